@@ -1,0 +1,60 @@
+// Error types and check macros for mofe.
+//
+// Two kinds of failure, decided where the error is raised (LAMMPS' error->all / error->one):
+//   UsageError  - bad options or config; every rank sees the same input and throws the same
+//                 error, so rank 0 prints it once and all ranks exit with kExitUsage.
+//   Error (and IoError, CommError) - something went wrong on *this* rank; main() prints
+//                 "[rank r/N step s] cause" and calls MPI_Abort so no peer hangs in a collective.
+#pragma once
+
+#include <stdexcept>
+#include <string>
+
+namespace mofe {
+
+constexpr int kExitUsage = 2;   // bad command line / config
+constexpr int kExitFailure = 1; // runtime failure (I/O, communication, numerics)
+
+class Error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Invalid options or configuration, detected identically on every rank.
+class UsageError : public Error {
+ public:
+  using Error::Error;
+};
+
+// A file could not be read or written, or its content is invalid.
+class IoError : public Error {
+ public:
+  using Error::Error;
+};
+
+// A communication library call failed.
+class CommError : public Error {
+ public:
+  using Error::Error;
+};
+
+namespace detail {
+[[noreturn]] void throw_mpi_error(int code, const char* call, const char* file, int line);
+}  // namespace detail
+
+}  // namespace mofe
+
+// MOFE_CHECK_MPI(MPI_Allreduce(...)): throws CommError with the MPI error string and the call site.
+// Communicators are created with MPI_ERRORS_RETURN so failures arrive here instead of aborting.
+#define MOFE_CHECK_MPI(call)                                                   \
+  do {                                                                         \
+    int mofe_mpi_rc_ = (call);                                                 \
+    if (mofe_mpi_rc_ != 0) ::mofe::detail::throw_mpi_error(mofe_mpi_rc_, #call, \
+                                                          __FILE__, __LINE__); \
+  } while (0)
+
+// MOFE_USAGE_CHECK(cond, msg): throws UsageError(msg) unless cond.
+#define MOFE_USAGE_CHECK(cond, msg)                    \
+  do {                                                 \
+    if (!(cond)) throw ::mofe::UsageError(msg);        \
+  } while (0)

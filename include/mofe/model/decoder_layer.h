@@ -1,0 +1,37 @@
+// One Llama / Mixtral decoder layer:
+//   h = h + self_attn(input_layernorm(h))
+//   h = h + ffn(post_attention_layernorm(h)),  ffn = mlp (dense) | block_sparse_moe (MoE)
+#pragma once
+
+#include <torch/torch.h>
+
+#include <vector>
+
+#include "mofe/config/model_config.h"
+#include "mofe/model/attention.h"
+#include "mofe/model/mlp.h"
+#include "mofe/model/rms_norm.h"
+#include "mofe/moe/moe_layer.h"
+
+namespace mofe::model {
+
+struct LayerOutput {
+  torch::Tensor h_BSD;
+  torch::Tensor aux_loss;                      // undefined for a dense layer
+  std::vector<int64_t> global_rows_per_expert; // empty for a dense layer
+};
+
+class DecoderLayerImpl : public torch::nn::Module {
+ public:
+  DecoderLayerImpl(const config::ModelConfig& cfg, const dist::ProcessGroups& groups,
+                   dist::CommBackend& backend);
+  LayerOutput forward(const torch::Tensor& h_BSD);
+
+  RMSNorm input_layernorm{nullptr}, post_attention_layernorm{nullptr};
+  Attention self_attn{nullptr};
+  MLP mlp{nullptr};                      // dense model
+  moe::MoeLayer block_sparse_moe{nullptr};  // MoE model
+};
+TORCH_MODULE(DecoderLayer);
+
+}  // namespace mofe::model

@@ -1,0 +1,19 @@
+// SwiGLU feed-forward block (Llama MLP): down(silu(gate(x)) * up(x)), HF names gate_proj,
+// up_proj, down_proj (Mixtral calls them w1, w3, w2). A dense layer's FFN and the unit an
+// expert is made of.
+#pragma once
+
+#include <torch/torch.h>
+
+namespace mofe::model {
+
+class MLPImpl : public torch::nn::Module {
+ public:
+  MLPImpl(int64_t hidden, int64_t intermediate);
+  torch::Tensor forward(const torch::Tensor& x);  // [..., D] -> [..., D]
+
+  torch::nn::Linear gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};
+};
+TORCH_MODULE(MLP);
+
+}  // namespace mofe::model

@@ -1,0 +1,19 @@
+// RMSNorm (Llama): y = x / sqrt(mean(x^2) + eps) * weight, computed in the input dtype.
+#pragma once
+
+#include <torch/torch.h>
+
+namespace mofe::model {
+
+class RMSNormImpl : public torch::nn::Module {
+ public:
+  RMSNormImpl(int64_t dim, double eps);
+  torch::Tensor forward(const torch::Tensor& x);  // [..., D] -> [..., D]
+  torch::Tensor weight;
+
+ private:
+  double eps_;
+};
+TORCH_MODULE(RMSNorm);
+
+}  // namespace mofe::model

@@ -1,0 +1,55 @@
+// Transformer: the whole causal LM (Llama when dense, Mixtral when MoE):
+//   embed_tokens -> layers.{0..L-1} -> norm -> lm_head (or the embedding, when tied).
+// Parameter names follow Hugging Face without the "model." prefix, e.g.
+// layers.3.block_sparse_moe.experts.5.gate_proj.weight, so import/export is a renaming.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <vector>
+
+#include "mofe/config/model_config.h"
+#include "mofe/dist/backend.h"
+#include "mofe/dist/process_groups.h"
+#include "mofe/model/decoder_layer.h"
+
+namespace mofe::model {
+
+struct ModelOutput {
+  torch::Tensor logits_BSV;
+  torch::Tensor aux_loss;  // this rank's share, mean over MoE layers; 0 for a dense model
+  std::vector<std::vector<int64_t>> rows_per_expert;  // [layer][E], global
+};
+
+class TransformerImpl : public torch::nn::Module {
+ public:
+  // Holds only this rank's experts (groups.placement). Weights are left at LibTorch's default
+  // initialisation: call init_weights() for the mofe initialisation.
+  TransformerImpl(const config::ModelConfig& cfg, const dist::ProcessGroups& groups,
+                  dist::CommBackend& backend);
+  ModelOutput forward(const torch::Tensor& input_ids_BS);
+
+  const config::ModelConfig& config() const { return cfg_; }
+  DecoderLayer layer(int64_t i) const { return layers_[i]; }
+
+  torch::nn::Embedding embed_tokens{nullptr};
+  RMSNorm norm{nullptr};
+  torch::nn::Linear lm_head{nullptr};  // null when tie_word_embeddings
+
+ private:
+  config::ModelConfig cfg_;
+  torch::nn::ModuleList layer_list_{nullptr};
+  std::vector<DecoderLayer> layers_;
+};
+TORCH_MODULE(Transformer);
+
+// Deterministic, layout-independent initialisation: every parameter draws from its own
+// generator seeded by (seed, parameter name), so an expert gets the same weights whichever
+// rank holds it. Norm weights 1, everything else N(0, 0.02).
+void init_weights(torch::nn::Module& model, uint64_t seed);
+
+// Sum over positions of -log p(target); targets equal to -100 are ignored (the loss mask).
+// logits_BSV [B, S, V], targets_BS int64 [B, S]. Computed in float32 or wider.
+torch::Tensor lm_loss_sum(const torch::Tensor& logits_BSV, const torch::Tensor& targets_BS);
+
+}  // namespace mofe::model

@@ -1,0 +1,29 @@
+// TopKRouter (Mixtral "gate"): linear without bias -> softmax over all E experts -> top-k ->
+// top-k weights renormalised to sum to 1. Local math, no communication here.
+#pragma once
+
+#include <torch/torch.h>
+
+#include "mofe/moe/routing.h"
+
+namespace mofe::moe {
+
+struct TopKRouterOptions {
+  TopKRouterOptions(int64_t hidden, int64_t num_experts) : hidden_(hidden), num_experts_(num_experts) {}
+  TORCH_ARG(int64_t, hidden);
+  TORCH_ARG(int64_t, num_experts);
+  /// experts chosen per token
+  TORCH_ARG(int64_t, top_k) = 2;
+};
+
+class TopKRouterImpl : public torch::nn::Module {
+ public:
+  explicit TopKRouterImpl(const TopKRouterOptions& options);
+  RoutingResult forward(const torch::Tensor& x_TD);
+
+  torch::nn::Linear gate{nullptr};  // weight [E, D]; HF name block_sparse_moe.gate
+  TopKRouterOptions options;
+};
+TORCH_MODULE(TopKRouter);
+
+}  // namespace mofe::moe

@@ -1,0 +1,20 @@
+// Global gradient-norm clipping across ranks. After GradSync every dense gradient is identical
+// on all ranks and every expert gradient identical on its dp replicas, so the global squared
+// norm is: dense (local) + sum over the EP group of the local experts' squares - each expert
+// counted exactly once.
+#pragma once
+
+#include "mofe/dist/backend.h"
+#include "mofe/dist/process_groups.h"
+#include "mofe/train/param_groups.h"
+
+namespace mofe::train {
+
+double global_grad_norm(const ParamGroups& g, const dist::ProcessGroups& groups,
+                        dist::CommBackend& backend);
+
+// Scales every trainable gradient by min(1, max_norm / norm). Returns the norm before clipping.
+double clip_grad_norm(ParamGroups& g, double max_norm, const dist::ProcessGroups& groups,
+                      dist::CommBackend& backend);
+
+}  // namespace mofe::train

@@ -1,0 +1,38 @@
+// Metrics: the progress line on stdout and the same values as JSON lines in a file (rank 0).
+#pragma once
+
+#include <cstdint>
+#include <fstream>
+#include <string>
+#include <vector>
+
+namespace mofe::train {
+
+struct StepStats {
+  int64_t step = 0;            // 1-based count of optimizer steps done
+  double loss = 0;             // mean LM loss over the global batch (all ranks, micro-steps)
+  double aux_loss = 0;         // load-balancing loss (global, mean over MoE layers)
+  double lr = 0;
+  double grad_norm = 0;        // before clipping
+  double step_time_s = 0;
+  int64_t tokens = 0;          // loss tokens in the global batch
+  std::vector<std::vector<int64_t>> rows_per_expert;  // [layer][E], global, summed over micro-steps
+};
+
+class MetricsLogger {
+ public:
+  // Only rank 0 writes; other ranks construct a silent logger.
+  MetricsLogger(bool active, const std::string& path, int64_t total_steps);
+  void log(const StepStats& s, bool print_line);
+
+ private:
+  bool active_;
+  std::ofstream out_;
+  int64_t total_steps_;
+  double elapsed_s_ = 0;
+};
+
+// "max/mean" load of the busiest expert over all layers: 1.0 is perfectly balanced.
+double max_expert_load(const std::vector<std::vector<int64_t>>& rows_per_expert);
+
+}  // namespace mofe::train

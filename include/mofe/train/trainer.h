@@ -1,0 +1,63 @@
+// Trainer: the training loop, read top to bottom in train_step():
+//   zero grads -> count global loss tokens -> for each micro-batch: forward, loss / global
+//   tokens (+ aux), backward -> sum gradients (GradSync) -> clip (global norm) -> lr -> AdamW
+// The loss is normalised by the global number of loss tokens before backward, so gradients
+// summed over ranks equal the single-process gradient of the whole global batch, whatever the
+// layout (the equivalence tests rely on it).
+#pragma once
+
+#include <torch/torch.h>
+
+#include <memory>
+#include <vector>
+
+#include "mofe/config/run_config.h"
+#include "mofe/data/batch.h"
+#include "mofe/dist/backend.h"
+#include "mofe/dist/process_groups.h"
+#include "mofe/model/transformer.h"
+#include "mofe/train/grad_sync.h"
+#include "mofe/train/metrics.h"
+#include "mofe/train/param_groups.h"
+
+namespace mofe::train {
+
+class Trainer {
+ public:
+  Trainer(const config::RunConfig& cfg, const dist::ProcessGroups& groups,
+          dist::CommBackend& backend, torch::Device device);
+
+  // One optimizer step over grad_accum micro-batches of this rank. `step` is 0-based.
+  StepStats train_step(const std::vector<data::Batch>& micro_batches, int64_t step);
+
+  // Forward + backward + gradient sync only (no clip, no update): for tests and benchmarks.
+  // Returns {loss, aux} over the global batch.
+  std::pair<double, double> forward_backward(const std::vector<data::Batch>& micro_batches,
+                                             std::vector<std::vector<int64_t>>* rows = nullptr);
+
+  // The whole run on the configured data, with logging. Returns the last step's stats.
+  StepStats run();
+
+  model::Transformer& model() { return model_; }
+  ParamGroups& params() { return params_; }
+  torch::optim::AdamW& optimizer() { return *optimizer_; }
+  const torch::Device& device() const { return device_; }
+  torch::ScalarType dtype() const { return dtype_; }
+
+ private:
+  config::RunConfig cfg_;
+  const dist::ProcessGroups& groups_;
+  dist::CommBackend& backend_;
+  torch::Device device_;
+  torch::ScalarType dtype_;
+  model::Transformer model_{nullptr};
+  ParamGroups params_;
+  std::unique_ptr<torch::optim::AdamW> optimizer_;
+  GradSync grad_sync_;
+};
+
+// Prints parameter counts (this rank and the whole model) on rank 0.
+void report_parameters(const config::RunConfig& cfg, const ParamGroups& g,
+                       const dist::ProcessGroups& groups);
+
+}  // namespace mofe::train

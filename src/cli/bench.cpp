@@ -1,0 +1,214 @@
+// mofe bench: step time, tokens/s, peak memory, communication share and MFU for `mofe` and
+// `full` mode over several expert counts, on the same model and data. Prints a table and JSON.
+//
+//   MFU = model FLOPs of this rank's step (model/flops.h) / step time / peak matmul FLOP/s,
+//   the peak being an n=1024 fp32 matmul measured in the same run with the same threads.
+#include <boost/program_options.hpp>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "mofe/cli/commands.h"
+#include "mofe/config/options.h"
+#include "mofe/core/device.h"
+#include "mofe/core/error.h"
+#include "mofe/core/log.h"
+#include "mofe/data/synthetic.h"
+#include "mofe/dist/backend.h"
+#include "mofe/dist/process_groups.h"
+#include "mofe/model/flops.h"
+#include "mofe/train/trainer.h"
+
+namespace po = boost::program_options;
+
+namespace mofe::cli {
+
+namespace {
+
+struct BenchOptions {
+  std::string preset = "tiny", experts = "2,4,8", modes = "mofe,full", json_file, comm = "mpi",
+              device = "cpu";
+  int64_t steps = 3, warmup = 1;
+  int threads = 0, ep_size = 0;
+};
+
+config::RunConfig preset_config(const std::string& name) {
+  config::RunConfig c;
+  if (name == "tiny") return c;  // the bundled tiny default
+  if (name == "ref") {
+    // Reference config of issue #2: hidden 512, ffn 1376, 8 layers, 8 heads / 4 kv,
+    // vocab 32000, 8 experts top-2, sequence 256, batch 4.
+    c.model.hidden_size = 512;
+    c.model.intermediate_size = 1376;
+    c.model.num_hidden_layers = 8;
+    c.model.num_attention_heads = 8;
+    c.model.num_key_value_heads = 4;
+    c.model.vocab_size = 32000;
+    c.train.seq_len = 256;
+    c.train.micro_batch = 4;
+    return c;
+  }
+  throw UsageError("--preset: unknown preset '" + name + "' (expected tiny or ref)");
+}
+
+// Peak resident set since the last reset (Linux: writing 5 to clear_refs resets VmHWM).
+void reset_peak_rss() { std::ofstream("/proc/self/clear_refs") << "5"; }
+double peak_rss_mb() {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("VmHWM:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;
+  return 0;
+}
+
+}  // namespace
+
+int run_bench(const Args& args, dist::MpiEnv& env) {
+  BenchOptions o;
+  po::options_description desc("mofe bench options");
+  desc.add_options()("help,h", "show this help")(
+      "preset", po::value(&o.preset)->default_value(o.preset), "tiny | ref (hidden 512, 8 layers, vocab 32000, seq 256, batch 4)")(
+      "experts", po::value(&o.experts)->default_value(o.experts), "expert counts to compare")(
+      "modes", po::value(&o.modes)->default_value(o.modes), "modes to compare (mofe,full)")(
+      "steps", po::value(&o.steps)->default_value(o.steps), "timed steps per configuration")(
+      "warmup", po::value(&o.warmup)->default_value(o.warmup), "untimed steps first")(
+      "threads", po::value(&o.threads)->default_value(o.threads), "intra-op threads per rank (0: cores / ranks)")(
+      "ep-size", po::value(&o.ep_size)->default_value(o.ep_size), "expert-parallel size (0: world size)")(
+      "comm", po::value(&o.comm)->default_value(o.comm), "mpi | nccl")(
+      "device", po::value(&o.device)->default_value(o.device), "cpu | cuda | auto")(
+      "json", po::value(&o.json_file), "also write the JSON report to FILE");
+
+  std::vector<config::RunConfig> runs;
+  torch::Device device(torch::kCPU);
+  bool help = false;
+  const bool ok = agree_on_setup(
+      [&] {
+        po::variables_map vm;
+        try {
+          po::store(po::command_line_parser(args).options(desc).run(), vm);
+          po::notify(vm);
+        } catch (const po::error& e) {
+          throw UsageError(e.what());
+        }
+        if ((help = vm.count("help"))) return;
+        if (o.steps <= 0 || o.warmup < 0) throw UsageError("--steps must be > 0, --warmup >= 0");
+        for (int64_t e : config::parse_int_list(o.experts, "--experts")) {
+          std::stringstream ms(o.modes);
+          std::string mode;
+          while (std::getline(ms, mode, ',')) {
+            config::RunConfig c = preset_config(o.preset);
+            c.model.num_local_experts = e;
+            c.train.mode = config::parse_train_mode(mode);
+            c.train.steps = o.warmup + o.steps;
+            c.parallel.ep_size = o.ep_size > 0 ? o.ep_size : env.world_size();
+            c.runtime.threads = o.threads;
+            c.runtime.comm = o.comm;
+            c.runtime.device = o.device;
+            c.validate(env.world_size());
+            runs.push_back(c);
+          }
+        }
+        device = core::select_device(runs.front().runtime, env.local_rank());
+      },
+      env);
+  if (!ok) return kExitUsage;
+  if (help) {
+    std::ostringstream os;
+    os << "usage: mofe bench [options]\n" << desc;
+    log::info0(os.str());
+    return 0;
+  }
+
+  const int threads = core::configure_threads(runs.front().runtime, env.local_size());
+  core::report_blas(threads, false);
+  auto world = dist::Communicator::world();
+  // Peak matmul rate with the same threads, all ranks at once (they share the cores in training too).
+  world.barrier();
+  const double peak = core::matmul_flops(1024, 5);
+  auto backend = dist::make_backend(o.comm, device);
+
+  nlohmann::json results = nlohmann::json::array();
+  for (const auto& cfg : runs) {
+    auto groups = dist::ProcessGroups::build(world, cfg.parallel, cfg.model.num_local_experts);
+    reset_peak_rss();
+    train::Trainer trainer(cfg, groups, *backend, device);
+    data::SyntheticLanguage lang(cfg.model.vocab_size, cfg.data.branching, cfg.data.seed);
+    const int64_t mb = cfg.train.micro_batch, S = cfg.train.seq_len;
+    double timed = 0;
+    for (int64_t step = 0; step < cfg.train.steps; ++step) {
+      if (step == o.warmup) {
+        backend->stats().reset();
+        world.barrier();
+      }
+      auto batch = lang.batch((step * world.size() + world.rank()) * mb, mb, S);
+      auto s = trainer.train_step({batch}, step);
+      if (step >= o.warmup) timed += s.step_time_s;
+    }
+    // Slowest rank sets the pace: take the max over ranks of time and memory.
+    std::vector<double> v{timed, peak_rss_mb(), backend->stats().all_to_all_s,
+                          backend->stats().all_reduce_s};
+    std::vector<double> mx(v.size());
+    MOFE_CHECK_MPI(MPI_Allreduce(v.data(), mx.data(), int(v.size()), MPI_DOUBLE, MPI_MAX, world.raw()));
+    const double step_s = mx[0] / o.steps;
+    const auto flops = model::step_flops(cfg.model, cfg.train, mb * S, S);
+    nlohmann::json r = {
+        {"preset", o.preset},
+        {"experts", cfg.model.num_local_experts},
+        {"top_k", cfg.model.num_experts_per_tok},
+        {"mode", config::to_string(cfg.train.mode)},
+        {"ranks", world.size()},
+        {"threads_per_rank", threads},
+        {"step_time_s", step_s},
+        {"tokens_per_s", double(mb * S * world.size()) / step_s},
+        {"peak_rss_mb_per_rank", mx[1]},
+        {"all_to_all_frac", mx[2] / mx[0]},
+        {"all_reduce_frac", mx[3] / mx[0]},
+        {"flops_per_rank",
+         {{"forward", flops.forward},
+          {"input_grad", flops.input_grad},
+          {"weight_grad", flops.weight_grad},
+          {"frozen_expert_weight_grad_skipped", flops.expert_weight_grad_skipped},
+          {"total", flops.total()}}},
+        {"achieved_gflops_per_rank", flops.total() / step_s / 1e9},
+        {"mfu", flops.total() / step_s / peak}};
+    results.push_back(r);
+    char line[256];
+    std::snprintf(line, sizeof line,
+                  "%-5s E=%-2lld %-4s | %8.3f s/step | %8.0f tok/s | %7.0f MB | a2a %4.1f%% | "
+                  "allreduce %4.1f%% | %6.1f GFLOP/step | MFU %5.1f%%",
+                  o.preset.c_str(), (long long)cfg.model.num_local_experts,
+                  config::to_string(cfg.train.mode).c_str(), step_s, double(r["tokens_per_s"]),
+                  mx[1], 100 * mx[2] / mx[0], 100 * mx[3] / mx[0], flops.total() / 1e9,
+                  100 * double(r["mfu"]));
+    log::info0(line);
+  }
+
+  // mofe vs full at each expert count: time ratio against FLOP ratio, memory ratio.
+  nlohmann::json ratios = nlohmann::json::array();
+  for (const auto& a : results)
+    for (const auto& b : results)
+      if (a["experts"] == b["experts"] && a["mode"] == "mofe" && b["mode"] == "full") {
+        const double tr = double(a["step_time_s"]) / double(b["step_time_s"]);
+        const double fr = double(a["flops_per_rank"]["total"]) / double(b["flops_per_rank"]["total"]);
+        ratios.push_back({{"experts", a["experts"]},
+                          {"time_ratio_mofe_over_full", tr},
+                          {"flop_ratio_mofe_over_full", fr},
+                          {"time_vs_flop_ratio_error", tr / fr - 1.0},
+                          {"memory_ratio_mofe_over_full",
+                           double(a["peak_rss_mb_per_rank"]) / double(b["peak_rss_mb_per_rank"])}});
+      }
+  nlohmann::json report = {{"bench", "mofe train step"},
+                           {"blas", core::blas_library()},
+                           {"peak_matmul_gflops_per_rank", peak / 1e9},
+                           {"results", results},
+                           {"mofe_vs_full", ratios}};
+  if (world.rank() == 0) {
+    std::printf("%s\n", report.dump(2).c_str());
+    if (!o.json_file.empty()) std::ofstream(o.json_file) << report.dump(2) << "\n";
+  }
+  return 0;
+}
+
+}  // namespace mofe::cli

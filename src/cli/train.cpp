@@ -1,0 +1,77 @@
+// mofe train: parse -> validate -> device/threads -> process groups -> model -> loop.
+#include <cstdio>
+
+#include "mofe/cli/commands.h"
+#include "mofe/config/options.h"
+#include "mofe/core/device.h"
+#include "mofe/core/error.h"
+#include "mofe/core/log.h"
+#include "mofe/dist/backend.h"
+#include "mofe/dist/process_groups.h"
+#include "mofe/train/trainer.h"
+
+namespace mofe::cli {
+
+namespace {
+void print_config(const config::RunConfig& c, const torch::Device& device, int threads) {
+  const auto& m = c.model;
+  char buf[1024];
+  std::snprintf(
+      buf, sizeof buf,
+      "model: %s, %lld layers, hidden %lld, ffn %lld, heads %lld/%lld kv, vocab %lld, "
+      "%lld experts top-%lld, aux coef %g\n"
+      "parallel: world %d = ep %d x dp %d, %lld experts per rank, comm %s, device %s, %d threads\n"
+      "train: mode %s, %lld steps, micro-batch %lld x seq %lld x accum %lld per rank, "
+      "lr %g (warm-up %lld, min %g), wd %g, clip %g, seed %llu, dtype %s",
+      m.is_moe() ? "mixtral" : "llama", (long long)m.num_hidden_layers, (long long)m.hidden_size,
+      (long long)m.intermediate_size, (long long)m.num_attention_heads,
+      (long long)m.num_key_value_heads, (long long)m.vocab_size, (long long)m.num_local_experts,
+      (long long)m.num_experts_per_tok, m.router_aux_loss_coef,
+      c.parallel.ep_size * c.parallel.dp_size, c.parallel.ep_size, c.parallel.dp_size,
+      (long long)(m.is_moe() ? m.num_local_experts / c.parallel.ep_size : 0),
+      c.runtime.comm.c_str(), device.str().c_str(), threads, to_string(c.train.mode).c_str(),
+      (long long)c.train.steps, (long long)c.train.micro_batch, (long long)c.train.seq_len,
+      (long long)c.train.grad_accum, c.train.lr, (long long)c.train.warmup_steps, c.train.min_lr,
+      c.train.weight_decay, c.train.clip_grad, (unsigned long long)c.train.seed,
+      c.runtime.dtype.c_str());
+  log::info0(buf);
+}
+}  // namespace
+
+int run_train(const Args& args, dist::MpiEnv& env) {
+  config::ParsedRun parsed;
+  torch::Device device(torch::kCPU);
+  const bool ok = agree_on_setup(
+      [&] {
+        parsed = config::parse_run_config(args);
+        if (parsed.help) return;
+        parsed.config.validate(env.world_size());
+        device = core::select_device(parsed.config.runtime, env.local_rank());
+      },
+      env);
+  if (!ok) return kExitUsage;
+  if (parsed.help) {
+    log::info0(parsed.help_text);
+    return 0;
+  }
+  config::RunConfig& cfg = parsed.config;
+
+  const int threads = core::configure_threads(cfg.runtime, env.local_size());
+  if (device.is_cpu()) core::report_blas(threads, cfg.runtime.blas_probe);
+  print_config(cfg, device, threads);
+
+  auto world = dist::Communicator::world();
+  auto groups = dist::ProcessGroups::build(world, cfg.parallel, cfg.model.num_local_experts);
+  auto backend = dist::make_backend(cfg.runtime.comm, device);
+
+  train::Trainer trainer(cfg, groups, *backend, device);
+  train::report_parameters(cfg, trainer.params(), groups);
+  const auto last = trainer.run();
+  char done[160];
+  std::snprintf(done, sizeof done, "done: %lld steps, final loss %.4f, metrics in %s",
+                (long long)last.step, last.loss, cfg.train.metrics_file.c_str());
+  log::info0(done);
+  return 0;
+}
+
+}  // namespace mofe::cli

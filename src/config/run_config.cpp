@@ -1,0 +1,52 @@
+#include "mofe/config/run_config.h"
+
+#include <nlohmann/json.hpp>
+
+#include "mofe/core/error.h"
+
+namespace mofe::config {
+
+void RunConfig::validate(int world_size) {
+  model.validate();
+  parallel.resolve(world_size, model.num_local_experts);
+  train.validate(model.num_local_experts);
+  data.validate();
+  runtime.validate();
+  if (train.seq_len > model.max_position_embeddings)
+    throw UsageError("--seq-len(" + std::to_string(train.seq_len) +
+                     ") > max_position_embeddings(" +
+                     std::to_string(model.max_position_embeddings) + ")");
+  if (!model.is_moe() && !train.freeze_experts.empty())
+    throw UsageError("--freeze-experts given for a dense model");
+}
+
+nlohmann::json RunConfig::to_json() const {
+  nlohmann::json j;
+  j["model"] = model.to_json();
+  j["parallel"] = {{"ep_size", parallel.ep_size}, {"dp_size", parallel.dp_size}};
+  j["train"] = {{"mode", to_string(train.mode)},
+                {"freeze_experts", train.freeze_experts},
+                {"steps", train.steps},
+                {"micro_batch", train.micro_batch},
+                {"seq_len", train.seq_len},
+                {"grad_accum", train.grad_accum},
+                {"lr", train.lr},
+                {"min_lr", train.min_lr},
+                {"warmup_steps", train.warmup_steps},
+                {"weight_decay", train.weight_decay},
+                {"beta1", train.beta1},
+                {"beta2", train.beta2},
+                {"adam_eps", train.adam_eps},
+                {"clip_grad", train.clip_grad},
+                {"seed", train.seed},
+                {"log_every", train.log_every},
+                {"out_dir", train.out_dir}};
+  j["data"] = {{"source", data.source}, {"seed", data.seed}, {"branching", data.branching}};
+  j["runtime"] = {{"device", runtime.device},
+                  {"dtype", runtime.dtype},
+                  {"threads", runtime.threads},
+                  {"comm", runtime.comm}};
+  return j;
+}
+
+}  // namespace mofe::config

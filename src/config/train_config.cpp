@@ -1,0 +1,43 @@
+#include "mofe/config/train_config.h"
+
+#include <algorithm>
+
+#include "mofe/core/error.h"
+
+namespace mofe::config {
+
+bool TrainConfig::expert_frozen(int64_t e) const {
+  if (mode == TrainMode::kMofe) return true;
+  return std::find(freeze_experts.begin(), freeze_experts.end(), e) != freeze_experts.end();
+}
+
+void TrainConfig::validate(int64_t num_experts) const {
+  auto positive = [](int64_t v, const char* opt) {
+    if (v <= 0) throw UsageError(std::string(opt) + " must be positive, got " + std::to_string(v));
+  };
+  positive(steps, "--steps");
+  positive(micro_batch, "--micro-batch");
+  positive(seq_len, "--seq-len");
+  positive(grad_accum, "--grad-accum");
+  positive(log_every, "--log-every");
+  if (lr <= 0) throw UsageError("--lr must be positive");
+  if (min_lr < 0 || min_lr > lr) throw UsageError("--min-lr must be in [0, --lr]");
+  if (warmup_steps < 0) throw UsageError("--warmup-steps must be >= 0");
+  if (weight_decay < 0) throw UsageError("--weight-decay must be >= 0");
+  if (beta1 < 0 || beta1 >= 1 || beta2 < 0 || beta2 >= 1)
+    throw UsageError("--beta1/--beta2 must be in [0, 1)");
+  for (int64_t e : freeze_experts)
+    if (e < 0 || e >= num_experts)
+      throw UsageError("--freeze-experts: expert " + std::to_string(e) + " out of range [0, " +
+                       std::to_string(num_experts) + ")");
+}
+
+TrainMode parse_train_mode(const std::string& s) {
+  if (s == "mofe") return TrainMode::kMofe;
+  if (s == "full") return TrainMode::kFull;
+  throw UsageError("--mode: unknown mode '" + s + "' (expected mofe or full)");
+}
+
+std::string to_string(TrainMode m) { return m == TrainMode::kMofe ? "mofe" : "full"; }
+
+}  // namespace mofe::config

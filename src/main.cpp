@@ -1,0 +1,55 @@
+// mofe: one MPI program, subcommands over the engine library.
+//   mofe train [options]     train a MoFE (or dense) model; see `mofe train --help`
+//   mofe bench [options]     throughput / memory / MFU report (JSON + table)
+// Failure policy: usage errors are agreed on by all ranks before work starts (exit 2); any
+// failure after that prints "[rank r/N step s] cause" and aborts the whole job (exit 1).
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <map>
+
+#include "mofe/cli/commands.h"
+#include "mofe/core/error.h"
+#include "mofe/core/log.h"
+#include "mofe/dist/mpi_env.h"
+
+namespace {
+
+const char* kUsage =
+    "usage: mofe <command> [options]\n"
+    "commands:\n"
+    "  train   train a Mixture-of-Frozen-Experts model (mofe train --help)\n"
+    "  bench   measure step time, memory, communication share and MFU (mofe bench --help)\n"
+    "planned: preprocess, merge, import, export, eval, inspect\n";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  mofe::dist::MpiEnv env(&argc, &argv);
+  mofe::log::identity() = {env.world_rank(), env.world_size(), -1};
+
+  if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h")) {
+    mofe::log::info0(kUsage);
+    return argc < 2 ? mofe::kExitUsage : 0;
+  }
+  const std::map<std::string, int (*)(const mofe::cli::Args&, mofe::dist::MpiEnv&)> commands = {
+      {"train", mofe::cli::run_train}, {"bench", mofe::cli::run_bench}};
+  auto it = commands.find(argv[1]);
+  if (it == commands.end()) {
+    if (env.world_rank() == 0)
+      std::fprintf(stderr, "mofe: error: unknown command '%s'\n%s", argv[1], kUsage);
+    return mofe::kExitUsage;
+  }
+  mofe::cli::Args args(argv + 2, argv + argc);
+  try {
+    return it->second(args, env);
+  } catch (const std::exception& e) {
+    // Only this rank may know: say who and where, then take the whole job down.
+    std::string what = e.what();
+    if (auto nl = what.find('\n'); nl != std::string::npos) what = what.substr(0, nl);
+    mofe::log::error(what);
+  } catch (...) {
+    mofe::log::error("unknown exception");
+  }
+  mofe::dist::MpiEnv::abort(mofe::kExitFailure);
+}

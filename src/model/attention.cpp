@@ -1,0 +1,49 @@
+#include "mofe/model/attention.h"
+
+#include <cmath>
+
+namespace mofe::model {
+
+namespace {
+torch::nn::Linear linear(int64_t in, int64_t out) {
+  return torch::nn::Linear(torch::nn::LinearOptions(in, out).bias(false));
+}
+}  // namespace
+
+AttentionImpl::AttentionImpl(const config::ModelConfig& cfg)
+    : heads_(cfg.num_attention_heads),
+      kv_heads_(cfg.num_key_value_heads),
+      head_dim_(cfg.head_dim()) {
+  const int64_t D = cfg.hidden_size;
+  q_proj = register_module("q_proj", linear(D, heads_ * head_dim_));
+  k_proj = register_module("k_proj", linear(D, kv_heads_ * head_dim_));
+  v_proj = register_module("v_proj", linear(D, kv_heads_ * head_dim_));
+  o_proj = register_module("o_proj", linear(heads_ * head_dim_, D));
+  rope_ = register_module("rope", RotaryEmbedding(head_dim_, cfg.max_position_embeddings,
+                                                  cfg.rope_theta));
+}
+
+torch::Tensor AttentionImpl::forward(const torch::Tensor& x_BSD) {
+  const int64_t B = x_BSD.size(0), S = x_BSD.size(1);
+  auto q = q_proj(x_BSD).view({B, S, heads_, head_dim_}).transpose(1, 2);     // [B, H, S, Dh]
+  auto k = k_proj(x_BSD).view({B, S, kv_heads_, head_dim_}).transpose(1, 2);  // [B, G, S, Dh]
+  auto v = v_proj(x_BSD).view({B, S, kv_heads_, head_dim_}).transpose(1, 2);  // [B, G, S, Dh]
+  q = rope_(q);
+  k = rope_(k);
+  // Grouped-query: query head h reads kv head h / (H / G). Fold the group into the query
+  // rows so one batched matmul per kv head serves all its query heads (no k/v copies):
+  // q [B, G, H/G * S, Dh] @ k^T [B, G, Dh, S] -> scores [B, G, H/G * S, S].
+  const int64_t group = heads_ / kv_heads_;
+  auto q_g = q.reshape({B, kv_heads_, group * S, head_dim_});
+  auto scores = torch::matmul(q_g, k.transpose(-2, -1)) / std::sqrt(double(head_dim_));
+  auto causal = torch::ones({S, S}, torch::TensorOptions().dtype(torch::kBool).device(x_BSD.device()))
+                    .triu(1)
+                    .repeat({group, 1});                                       // [H/G * S, S]
+  scores = scores.masked_fill(causal, -std::numeric_limits<double>::infinity());
+  auto probs = torch::softmax(scores, -1);
+  auto out = torch::matmul(probs, v);                                          // [B, G, H/G*S, Dh]
+  out = out.view({B, heads_, S, head_dim_}).transpose(1, 2).reshape({B, S, heads_ * head_dim_});
+  return o_proj(out);
+}
+
+}  // namespace mofe::model

@@ -1,0 +1,33 @@
+#include "mofe/model/decoder_layer.h"
+
+namespace mofe::model {
+
+DecoderLayerImpl::DecoderLayerImpl(const config::ModelConfig& cfg,
+                                   const dist::ProcessGroups& groups, dist::CommBackend& backend) {
+  input_layernorm = register_module("input_layernorm", RMSNorm(cfg.hidden_size, cfg.rms_norm_eps));
+  self_attn = register_module("self_attn", Attention(cfg));
+  post_attention_layernorm =
+      register_module("post_attention_layernorm", RMSNorm(cfg.hidden_size, cfg.rms_norm_eps));
+  if (cfg.is_moe())
+    block_sparse_moe = register_module("block_sparse_moe", moe::MoeLayer(cfg, groups, backend));
+  else
+    mlp = register_module("mlp", MLP(cfg.hidden_size, cfg.intermediate_size));
+}
+
+LayerOutput DecoderLayerImpl::forward(const torch::Tensor& h_BSD) {
+  LayerOutput out;
+  auto h = h_BSD + self_attn(input_layernorm(h_BSD));
+  auto x = post_attention_layernorm(h);
+  if (mlp) {
+    out.h_BSD = h + mlp(x);
+    return out;
+  }
+  const auto B = x.size(0), S = x.size(1), D = x.size(2);
+  moe::MoeOutput m = block_sparse_moe(x.reshape({B * S, D}));
+  out.h_BSD = h + m.y_TD.view({B, S, D});
+  out.aux_loss = m.aux_loss;
+  out.global_rows_per_expert = std::move(m.global_rows_per_expert);
+  return out;
+}
+
+}  // namespace mofe::model

@@ -1,0 +1,77 @@
+#include "mofe/model/transformer.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+
+namespace mofe::model {
+
+TransformerImpl::TransformerImpl(const config::ModelConfig& cfg, const dist::ProcessGroups& groups,
+                                 dist::CommBackend& backend)
+    : cfg_(cfg) {
+  embed_tokens = register_module("embed_tokens", torch::nn::Embedding(cfg.vocab_size, cfg.hidden_size));
+  layer_list_ = register_module("layers", torch::nn::ModuleList());
+  for (int64_t i = 0; i < cfg.num_hidden_layers; ++i) {
+    layers_.push_back(DecoderLayer(cfg, groups, backend));
+    layer_list_->push_back(layers_.back());
+  }
+  norm = register_module("norm", RMSNorm(cfg.hidden_size, cfg.rms_norm_eps));
+  if (!cfg.tie_word_embeddings)
+    lm_head = register_module(
+        "lm_head", torch::nn::Linear(torch::nn::LinearOptions(cfg.hidden_size, cfg.vocab_size).bias(false)));
+}
+
+ModelOutput TransformerImpl::forward(const torch::Tensor& input_ids_BS) {
+  ModelOutput out;
+  auto h = embed_tokens(input_ids_BS);
+  std::vector<torch::Tensor> aux;
+  for (auto& layer : layers_) {
+    LayerOutput lo = layer(h);
+    h = lo.h_BSD;
+    if (lo.aux_loss.defined()) {
+      aux.push_back(lo.aux_loss);
+      out.rows_per_expert.push_back(std::move(lo.global_rows_per_expert));
+    }
+  }
+  h = norm(h);
+  out.logits_BSV = lm_head ? lm_head(h) : torch::matmul(h, embed_tokens->weight.t());
+  out.aux_loss = aux.empty() ? torch::zeros({}, h.options()) : torch::stack(aux).mean();
+  return out;
+}
+
+namespace {
+uint64_t fnv1a(const std::string& s, uint64_t seed) {
+  uint64_t h = 1469598103934665603ULL ^ (seed * 0x9E3779B97F4A7C15ULL);
+  for (unsigned char c : s) {
+    h ^= c;
+    h *= 1099511628211ULL;
+  }
+  return h;
+}
+bool is_norm_weight(const std::string& name) {
+  return name.find("norm.weight") != std::string::npos;
+}
+}  // namespace
+
+void init_weights(torch::nn::Module& model, uint64_t seed) {
+  torch::NoGradGuard no_grad;
+  for (auto& p : model.named_parameters()) {
+    torch::Tensor t = p.value();
+    if (is_norm_weight(p.key())) {
+      t.fill_(1.0);
+      continue;
+    }
+    auto gen = at::detail::createCPUGenerator(fnv1a(p.key(), seed));
+    // Draw in float64 on the CPU so the values do not depend on the model's dtype or device.
+    auto v = at::normal(0.0, 0.02, t.sizes(), gen, torch::TensorOptions().dtype(torch::kFloat64));
+    t.copy_(v);
+  }
+}
+
+torch::Tensor lm_loss_sum(const torch::Tensor& logits_BSV, const torch::Tensor& targets_BS) {
+  auto logits = logits_BSV.reshape({-1, logits_BSV.size(-1)});
+  if (logits.scalar_type() != torch::kDouble) logits = logits.to(torch::kFloat);
+  return torch::nn::functional::cross_entropy(
+      logits, targets_BS.reshape({-1}),
+      torch::nn::functional::CrossEntropyFuncOptions().ignore_index(-100).reduction(torch::kSum));
+}
+
+}  // namespace mofe::model

@@ -1,0 +1,26 @@
+#include "mofe/moe/expert_bank.h"
+
+namespace mofe::moe {
+
+ExpertBankImpl::ExpertBankImpl(const ExpertBankOptions& opts) : options(opts) {
+  for (int64_t j = 0; j < opts.num_local(); ++j) {
+    const int64_t global = opts.first_expert() + j;
+    experts_.push_back(register_module(std::to_string(global),
+                                       model::MLP(opts.hidden(), opts.intermediate())));
+  }
+}
+
+torch::Tensor ExpertBankImpl::forward(const torch::Tensor& x_MD,
+                                      const std::vector<int64_t>& rows_per_local_expert) {
+  TORCH_CHECK(static_cast<int64_t>(rows_per_local_expert.size()) == num_local(),
+              "expert bank: got counts for ", rows_per_local_expert.size(), " experts, holds ",
+              num_local());
+  if (num_local() == 1) return experts_[0](x_MD);
+  auto slices = x_MD.split_with_sizes(rows_per_local_expert, 0);
+  std::vector<torch::Tensor> outs;
+  outs.reserve(slices.size());
+  for (size_t j = 0; j < slices.size(); ++j) outs.push_back(experts_[j](slices[j]));
+  return torch::cat(outs, 0);
+}
+
+}  // namespace mofe::moe

@@ -1,0 +1,19 @@
+#include "mofe/moe/router.h"
+
+namespace mofe::moe {
+
+TopKRouterImpl::TopKRouterImpl(const TopKRouterOptions& opts) : options(opts) {
+  gate = register_module(
+      "gate", torch::nn::Linear(torch::nn::LinearOptions(opts.hidden(), opts.num_experts()).bias(false)));
+}
+
+RoutingResult TopKRouterImpl::forward(const torch::Tensor& x_TD) {
+  RoutingResult r;
+  r.probs_TE = torch::softmax(gate(x_TD), -1);
+  auto [values_TK, ids_TK] = r.probs_TE.topk(options.top_k(), -1);
+  r.topk_ids_TK = ids_TK;
+  r.topk_weights_TK = values_TK / values_TK.sum(-1, /*keepdim=*/true);
+  return r;
+}
+
+}  // namespace mofe::moe

@@ -1,0 +1,36 @@
+#include "mofe/train/grad_clip.h"
+
+#include <cmath>
+
+namespace mofe::train {
+
+namespace {
+double sum_squares(const std::vector<torch::Tensor>& params) {
+  double s = 0;
+  for (const auto& p : params)
+    if (p.grad().defined()) s += p.grad().to(torch::kDouble).pow(2).sum().item<double>();
+  return s;
+}
+}  // namespace
+
+double global_grad_norm(const ParamGroups& g, const dist::ProcessGroups& groups,
+                        dist::CommBackend& backend) {
+  std::vector<double> expert_sq{sum_squares(g.experts.params)};
+  backend.all_reduce_host(expert_sq, groups.ep);
+  return std::sqrt(sum_squares(g.dense.params) + expert_sq[0]);
+}
+
+double clip_grad_norm(ParamGroups& g, double max_norm, const dist::ProcessGroups& groups,
+                      dist::CommBackend& backend) {
+  const double norm = global_grad_norm(g, groups, backend);
+  if (max_norm > 0 && std::isfinite(norm) && norm > max_norm) {
+    const double scale = max_norm / (norm + 1e-6);
+    torch::NoGradGuard no_grad;
+    for (auto* group : {&g.dense, &g.experts})
+      for (auto& p : group->params)
+        if (p.grad().defined()) p.mutable_grad().mul_(scale);
+  }
+  return norm;
+}
+
+}  // namespace mofe::train

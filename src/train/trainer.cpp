@@ -1,0 +1,142 @@
+#include "mofe/train/trainer.h"
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "mofe/core/error.h"
+#include "mofe/core/log.h"
+#include "mofe/data/synthetic.h"
+#include "mofe/model/param_count.h"
+#include "mofe/train/grad_clip.h"
+#include "mofe/train/lr_schedule.h"
+#include "mofe/train/optimizer.h"
+
+namespace mofe::train {
+
+namespace {
+using Clock = std::chrono::steady_clock;
+
+torch::ScalarType dtype_of(const std::string& name) {
+  return name == "float64" ? torch::kFloat64 : torch::kFloat32;
+}
+}  // namespace
+
+Trainer::Trainer(const config::RunConfig& cfg, const dist::ProcessGroups& groups,
+                 dist::CommBackend& backend, torch::Device device)
+    : cfg_(cfg),
+      groups_(groups),
+      backend_(backend),
+      device_(device),
+      dtype_(dtype_of(cfg.runtime.dtype)),
+      grad_sync_(groups, backend) {
+  model_ = model::Transformer(cfg.model, groups, backend);
+  model_->to(dtype_);
+  model::init_weights(*model_, cfg.train.seed);
+  model_->to(device_);
+  params_ = apply_freezing(*model_, cfg.train);
+  optimizer_ = make_optimizer(params_, cfg.train);
+}
+
+std::pair<double, double> Trainer::forward_backward(
+    const std::vector<data::Batch>& micro_batches, std::vector<std::vector<int64_t>>* rows) {
+  // Global loss-token count first: every micro-batch's loss is divided by it, so the summed
+  // gradient is the gradient of the mean over the whole global batch.
+  std::vector<int64_t> tokens{0};
+  for (const auto& b : micro_batches) tokens[0] += b.loss_tokens;
+  backend_.all_reduce_host(tokens, groups_.world);
+  const double global_tokens = double(std::max<int64_t>(1, tokens[0]));
+  const double accum = double(micro_batches.size());
+  const double aux_coef = cfg_.model.is_moe() ? cfg_.model.router_aux_loss_coef : 0.0;
+
+  std::vector<double> sums{0.0, 0.0};  // [loss sum, aux share]
+  for (const auto& b : micro_batches) {
+    auto out = model_(b.input_ids_BS.to(device_));
+    auto loss_sum = model::lm_loss_sum(out.logits_BSV, b.targets_BS.to(device_));
+    auto loss = loss_sum / global_tokens + out.aux_loss * (aux_coef / accum);
+    loss.backward();
+    sums[0] += loss_sum.item<double>();
+    sums[1] += out.aux_loss.item<double>() / accum;
+    if (rows) {
+      if (rows->empty()) rows->resize(out.rows_per_expert.size());
+      for (size_t l = 0; l < out.rows_per_expert.size(); ++l) {
+        auto& acc = (*rows)[l];
+        if (acc.empty()) acc.assign(out.rows_per_expert[l].size(), 0);
+        for (size_t e = 0; e < acc.size(); ++e) acc[e] += out.rows_per_expert[l][e];
+      }
+    }
+  }
+  grad_sync_.sync(params_);
+  backend_.all_reduce_host(sums, groups_.world);
+  return {sums[0] / global_tokens, sums[1]};
+}
+
+StepStats Trainer::train_step(const std::vector<data::Batch>& micro_batches, int64_t step) {
+  const auto t0 = Clock::now();
+  optimizer_->zero_grad();
+  StepStats s;
+  s.step = step + 1;
+  std::tie(s.loss, s.aux_loss) = forward_backward(micro_batches, &s.rows_per_expert);
+  s.grad_norm = clip_grad_norm(params_, cfg_.train.clip_grad, groups_, backend_);
+  s.lr = learning_rate(cfg_.train, step);
+  set_learning_rate(*optimizer_, s.lr);
+  optimizer_->step();
+  std::vector<int64_t> tokens{0};
+  for (const auto& b : micro_batches) tokens[0] += b.loss_tokens;
+  backend_.all_reduce_host(tokens, groups_.world);
+  s.tokens = tokens[0];
+  s.step_time_s = std::chrono::duration<double>(Clock::now() - t0).count();
+  return s;
+}
+
+StepStats Trainer::run() {
+  const auto& t = cfg_.train;
+  if (groups_.world.rank() == 0) {
+    std::filesystem::create_directories(t.out_dir);
+    std::ofstream(t.out_dir + "/config.json") << cfg_.to_json().dump(2) << "\n";
+    std::filesystem::remove(t.metrics_file);
+  }
+  groups_.world.barrier();
+  MetricsLogger logger(groups_.world.rank() == 0, t.metrics_file, t.steps);
+
+  data::SyntheticLanguage language(cfg_.model.vocab_size, cfg_.data.branching, cfg_.data.seed);
+  log::info0("data: synthetic Markov language, vocab " + std::to_string(cfg_.model.vocab_size) +
+             ", " + std::to_string(cfg_.data.branching) + " successors per token, loss floor ~" +
+             std::to_string(language.entropy_nats()) + " nats");
+  const int64_t world = groups_.world.size(), rank = groups_.world.rank();
+  StepStats last;
+  for (int64_t step = 0; step < t.steps; ++step) {
+    log::identity().step = step;
+    // Global sample index: step s, micro-step m, rank r reads a contiguous slice of the
+    // global batch, so the samples of a step do not depend on the layout.
+    std::vector<data::Batch> micro;
+    for (int64_t m = 0; m < t.grad_accum; ++m) {
+      const int64_t first = ((step * t.grad_accum + m) * world + rank) * t.micro_batch;
+      micro.push_back(language.batch(first, t.micro_batch, t.seq_len));
+    }
+    last = train_step(micro, step);
+    const bool print = (step == 0) || ((step + 1) % t.log_every == 0) || (step + 1 == t.steps);
+    logger.log(last, print);
+  }
+  log::identity().step = -1;
+  return last;
+}
+
+void report_parameters(const config::RunConfig& cfg, const ParamGroups& g,
+                       const dist::ProcessGroups& groups) {
+  const auto whole = model::count_parameters(cfg.model, cfg.train);
+  const int64_t local_total = g.dense.numel() + g.experts.numel() + g.frozen.numel();
+  const int64_t local_trainable = g.dense.numel() + g.experts.numel();
+  char line[512];
+  std::snprintf(line, sizeof line,
+                "parameters: whole model %.3fM total, %.3fM trainable, %.3fM frozen | "
+                "rank 0: %.3fM held, %.3fM trainable, %.3fM frozen (%lld experts/layer here)",
+                whole.total / 1e6, whole.trainable / 1e6, whole.frozen / 1e6, local_total / 1e6,
+                local_trainable / 1e6, g.frozen.numel() / 1e6,
+                static_cast<long long>(groups.placement.num_local()));
+  log::info0(line);
+}
+
+}  // namespace mofe::train
