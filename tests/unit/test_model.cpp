@@ -1,0 +1,93 @@
+// Model-level invariants: identity merge, parameter counts, HF naming.
+#include <gtest/gtest.h>
+
+#include "mofe/dist/backend.h"
+#include "mofe/model/param_count.h"
+#include "mofe/model/transformer.h"
+#include "mofe/train/param_groups.h"
+#include "support/tiny.h"
+
+using namespace mofe;
+
+namespace {
+int64_t numel_where(torch::nn::Module& m, bool trainable) {
+  int64_t n = 0;
+  for (auto& p : m.parameters()) n += (p.requires_grad() == trainable) ? p.numel() : 0;
+  return n;
+}
+}  // namespace
+
+TEST(Model, IdentityMergeEqualsDenseModel) {
+  // Mixtral whose experts are all copies of one dense MLP == the dense Llama with that MLP:
+  // the renormalised top-k weights sum to 1, whatever the router says.
+  auto moe_cfg = fixtures::tiny_config(4).model;
+  auto dense_cfg = moe_cfg;
+  dense_cfg.num_local_experts = 0;
+  auto groups = fixtures::solo_groups(4);
+  auto backend = dist::make_backend("mpi", torch::kCPU);
+  model::Transformer dense(dense_cfg, groups, *backend), mix(moe_cfg, groups, *backend);
+  dense->to(torch::kDouble);
+  mix->to(torch::kDouble);
+  model::init_weights(*dense, 11);
+  model::init_weights(*mix, 99);  // router weights stay random
+  {
+    torch::NoGradGuard no_grad;
+    auto src = dense->named_parameters();
+    for (auto& p : mix->named_parameters()) {
+      std::string name = p.key();
+      const auto pos = name.find("block_sparse_moe.experts.");
+      if (pos != std::string::npos) {
+        const auto dot = name.find('.', pos + 25);
+        name = name.substr(0, pos) + "mlp" + name.substr(dot);  // experts.<e>.X -> mlp.X
+      }
+      if (src.contains(name)) p.value().copy_(src[name]);
+    }
+  }
+  auto ids = torch::randint(0, moe_cfg.vocab_size, {2, 12}, torch::kLong);
+  auto a = dense(ids).logits_BSV, b = mix(ids).logits_BSV;
+  EXPECT_LT(fixtures::rel_err(b, a), 1e-12);
+}
+
+TEST(Model, ParameterNamesFollowHuggingFace) {
+  auto cfg = fixtures::tiny_config(4).model;
+  auto groups = fixtures::solo_groups(4);
+  auto backend = dist::make_backend("mpi", torch::kCPU);
+  model::Transformer m(cfg, groups, *backend);
+  auto names = m->named_parameters();
+  for (const char* n :
+       {"embed_tokens.weight", "layers.0.self_attn.q_proj.weight", "layers.1.input_layernorm.weight",
+        "layers.1.post_attention_layernorm.weight", "layers.0.block_sparse_moe.gate.weight",
+        "layers.1.block_sparse_moe.experts.3.down_proj.weight", "norm.weight", "lm_head.weight"})
+    EXPECT_TRUE(names.contains(n)) << n;
+}
+
+TEST(Model, ParameterCountsMatchClosedForm) {
+  for (int64_t experts : {0, 2, 4, 8}) {
+    for (auto mode : {config::TrainMode::kMofe, config::TrainMode::kFull}) {
+      auto cfg = fixtures::tiny_config(experts);
+      cfg.train.mode = mode;
+      auto groups = fixtures::solo_groups(experts);
+      auto backend = dist::make_backend("mpi", torch::kCPU);
+      model::Transformer m(cfg.model, groups, *backend);
+      train::apply_freezing(*m, cfg.train);
+      auto count = model::count_parameters(cfg.model, cfg.train);
+      EXPECT_EQ(numel_where(*m, true), count.trainable) << experts;
+      EXPECT_EQ(numel_where(*m, false), count.frozen) << experts;
+      EXPECT_EQ(numel_where(*m, true) + numel_where(*m, false), count.total) << experts;
+    }
+  }
+}
+
+TEST(Model, MofeTrainableCountDoesNotGrowWithExperts) {
+  // Only the router (E x D per layer) depends on E; the expert FFNs add nothing trainable.
+  std::vector<int64_t> without_router;
+  for (int64_t experts : {2, 4, 8}) {
+    auto cfg = fixtures::tiny_config(experts);
+    auto count = model::count_parameters(cfg.model, cfg.train);
+    const int64_t router = cfg.model.num_hidden_layers * experts * cfg.model.hidden_size;
+    without_router.push_back(count.trainable - router);
+    EXPECT_EQ(count.frozen, cfg.model.num_hidden_layers * experts * count.per_expert);
+  }
+  EXPECT_EQ(without_router[0], without_router[1]);
+  EXPECT_EQ(without_router[1], without_router[2]);
+}
