@@ -1,31 +1,99 @@
 #include "mofe/train/optimizer.h"
 
+#include <ATen/Dispatch.h>
+#include <ATen/Parallel.h>
+
+#include <cmath>
+
 namespace mofe::train {
 
-std::unique_ptr<torch::optim::AdamW> make_optimizer(const ParamGroups& g,
-                                                    const config::TrainConfig& t) {
-  std::vector<torch::Tensor> decay, no_decay;
+namespace {
+
+// One fused AdamW update over a contiguous CPU parameter (same arithmetic as LibTorch's):
+//   p *= 1 - lr*wd;  m = b1*m + (1-b1)*g;  v = b2*v + (1-b2)*g*g
+//   p -= lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps)
+template <typename T>
+void fused_update(T* p, const T* g, T* m, T* v, int64_t n, const AdamWHyper& h, double wd,
+                  double bc1, double bc2) {
+  const T decay = T(1.0 - h.lr * wd), b1 = T(h.beta1), b2 = T(h.beta2);
+  const T one_minus_b1 = T(1.0 - h.beta1), one_minus_b2 = T(1.0 - h.beta2);
+  const T step_size = T(h.lr / bc1), inv_sqrt_bc2 = T(1.0 / std::sqrt(bc2)), eps = T(h.eps);
+  at::parallel_for(0, n, 1 << 14, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      const T gi = g[i];
+      const T mi = b1 * m[i] + one_minus_b1 * gi;
+      const T vi = b2 * v[i] + one_minus_b2 * gi * gi;
+      m[i] = mi;
+      v[i] = vi;
+      p[i] = p[i] * decay - step_size * mi / (std::sqrt(vi) * inv_sqrt_bc2 + eps);
+    }
+  });
+}
+
+void tensor_update(torch::Tensor& p, const torch::Tensor& g, torch::Tensor& m, torch::Tensor& v,
+                   const AdamWHyper& h, double wd, double bc1, double bc2) {
+  p.mul_(1.0 - h.lr * wd);
+  m.mul_(h.beta1).add_(g, 1.0 - h.beta1);
+  v.mul_(h.beta2).addcmul_(g, g, 1.0 - h.beta2);
+  auto denom = (v.sqrt() / std::sqrt(bc2)).add_(h.eps);
+  p.addcdiv_(m, denom, -h.lr / bc1);
+}
+
+}  // namespace
+
+AdamW::AdamW(std::vector<Group> groups, const AdamWHyper& hyper)
+    : groups_(std::move(groups)), hyper_(hyper) {
+  for (const auto& g : groups_) state_.emplace_back(g.params.size());
+}
+
+void AdamW::step() {
+  torch::NoGradGuard no_grad;
+  ++step_;
+  const double bc1 = 1.0 - std::pow(hyper_.beta1, double(step_));
+  const double bc2 = 1.0 - std::pow(hyper_.beta2, double(step_));
+  for (size_t gi = 0; gi < groups_.size(); ++gi) {
+    const double wd = groups_[gi].weight_decay;
+    for (size_t pi = 0; pi < groups_[gi].params.size(); ++pi) {
+      torch::Tensor& p = groups_[gi].params[pi];
+      const torch::Tensor& grad = p.grad();
+      if (!grad.defined()) continue;
+      State& s = state_[gi][pi];
+      if (!s.exp_avg.defined()) {
+        s.exp_avg = torch::zeros_like(p, torch::MemoryFormat::Contiguous);
+        s.exp_avg_sq = torch::zeros_like(p, torch::MemoryFormat::Contiguous);
+      }
+      if (p.is_cpu() && p.is_contiguous() && grad.is_contiguous() &&
+          grad.scalar_type() == p.scalar_type()) {
+        AT_DISPATCH_FLOATING_TYPES(p.scalar_type(), "mofe_adamw", [&] {
+          fused_update<scalar_t>(p.data_ptr<scalar_t>(), grad.data_ptr<scalar_t>(),
+                                 s.exp_avg.data_ptr<scalar_t>(), s.exp_avg_sq.data_ptr<scalar_t>(),
+                                 p.numel(), hyper_, wd, bc1, bc2);
+        });
+      } else {
+        tensor_update(p, grad, s.exp_avg, s.exp_avg_sq, hyper_, wd, bc1, bc2);
+      }
+    }
+  }
+}
+
+void AdamW::zero_grad() {
+  for (auto& g : groups_)
+    for (auto& p : g.params) p.mutable_grad().reset();
+}
+
+int64_t AdamW::state_count() const {
+  int64_t n = 0;
+  for (const auto& g : state_)
+    for (const auto& s : g) n += s.exp_avg.defined() ? 1 : 0;
+  return n;
+}
+
+std::unique_ptr<AdamW> make_optimizer(const ParamGroups& g, const config::TrainConfig& t) {
+  AdamW::Group decay{{}, t.weight_decay}, no_decay{{}, 0.0};
   for (const auto* group : {&g.dense, &g.experts})
-    for (const auto& p : group->params) (p.dim() >= 2 ? decay : no_decay).push_back(p);
-  auto opts = torch::optim::AdamWOptions(t.lr)
-                  .betas({t.beta1, t.beta2})
-                  .eps(t.adam_eps)
-                  .weight_decay(t.weight_decay);
-  auto no_wd = std::make_unique<torch::optim::AdamWOptions>(opts);
-  no_wd->weight_decay(0.0);
-  std::vector<torch::optim::OptimizerParamGroup> groups;
-  groups.emplace_back(decay, std::make_unique<torch::optim::AdamWOptions>(opts));
-  groups.emplace_back(no_decay, std::move(no_wd));
-  return std::make_unique<torch::optim::AdamW>(std::move(groups), opts);
-}
-
-void set_learning_rate(torch::optim::Optimizer& opt, double lr) {
-  for (auto& group : opt.param_groups())
-    static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
-}
-
-int64_t optimizer_state_count(const torch::optim::Optimizer& opt) {
-  return static_cast<int64_t>(opt.state().size());
+    for (const auto& p : group->params) (p.dim() >= 2 ? decay : no_decay).params.push_back(p);
+  AdamWHyper h{t.lr, t.beta1, t.beta2, t.adam_eps, t.weight_decay};
+  return std::make_unique<AdamW>(std::vector<AdamW::Group>{decay, no_decay}, h);
 }
 
 }  // namespace mofe::train

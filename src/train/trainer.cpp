@@ -81,7 +81,7 @@ StepStats Trainer::train_step(const std::vector<data::Batch>& micro_batches, int
   std::tie(s.loss, s.aux_loss) = forward_backward(micro_batches, &s.rows_per_expert);
   s.grad_norm = clip_grad_norm(params_, cfg_.train.clip_grad, groups_, backend_);
   s.lr = learning_rate(cfg_.train, step);
-  set_learning_rate(*optimizer_, s.lr);
+  optimizer_->set_lr(s.lr);
   optimizer_->step();
   std::vector<int64_t> tokens{0};
   for (const auto& b : micro_batches) tokens[0] += b.loss_tokens;

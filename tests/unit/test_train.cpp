@@ -53,7 +53,7 @@ TEST(Train, MofeModeLeavesEveryExpertBitwiseUnchanged) {
   EXPECT_EQ(experts, cfg.model.num_hidden_layers * 4 * 3);
   EXPECT_EQ(changed_dense, int64_t(run->trainer->params().dense.params.size()));
   // Optimizer state exists for the trainable parameters only.
-  EXPECT_EQ(train::optimizer_state_count(run->trainer->optimizer()),
+  EXPECT_EQ(run->trainer->optimizer().state_count(),
             int64_t(run->trainer->params().dense.params.size()));
 }
 
@@ -123,4 +123,22 @@ TEST(LrSchedule, WarmupThenLinearDecay) {
   EXPECT_DOUBLE_EQ(train::learning_rate(t, 4), 1.0);
   EXPECT_NEAR(train::learning_rate(t, 9), 0.55, 1e-12);
   EXPECT_NEAR(train::learning_rate(t, 14), 0.1, 1e-12);
+}
+
+TEST(AdamW, FusedUpdateMatchesLibTorchAdamW) {
+  // The fused CPU kernel against LibTorch's reference implementation, several steps.
+  torch::manual_seed(3);
+  auto p_ref = torch::randn({37, 5}, torch::kDouble).set_requires_grad(true);
+  auto p_ours = p_ref.detach().clone().set_requires_grad(true);
+  torch::optim::AdamW ref({p_ref}, torch::optim::AdamWOptions(1e-2).betas({0.9, 0.95}).eps(1e-8).weight_decay(0.1));
+  train::AdamW ours({{{p_ours}, 0.1}}, {1e-2, 0.9, 0.95, 1e-8, 0.1});
+  for (int step = 0; step < 5; ++step) {
+    auto g = torch::randn({37, 5}, torch::kDouble);
+    p_ref.mutable_grad() = g.clone();
+    p_ours.mutable_grad() = g.clone();
+    ref.step();
+    ours.step();
+  }
+  EXPECT_LT(fixtures::rel_err(p_ours, p_ref), 1e-14);
+  EXPECT_EQ(ours.state_count(), 1);
 }

@@ -18,6 +18,7 @@
 #include "mofe/model/transformer.h"
 #include "mofe/train/grad_sync.h"
 #include "mofe/train/metrics.h"
+#include "mofe/train/optimizer.h"
 #include "mofe/train/param_groups.h"
 
 namespace mofe::train {
@@ -40,7 +41,7 @@ class Trainer {
 
   model::Transformer& model() { return model_; }
   ParamGroups& params() { return params_; }
-  torch::optim::AdamW& optimizer() { return *optimizer_; }
+  AdamW& optimizer() { return *optimizer_; }
   const torch::Device& device() const { return device_; }
   torch::ScalarType dtype() const { return dtype_; }
 
@@ -52,7 +53,7 @@ class Trainer {
   torch::ScalarType dtype_;
   model::Transformer model_{nullptr};
   ParamGroups params_;
-  std::unique_ptr<torch::optim::AdamW> optimizer_;
+  std::unique_ptr<AdamW> optimizer_;
   GradSync grad_sync_;
 };
 

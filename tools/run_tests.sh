@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Set up (apt, idempotent), build and run every test. This is what .ci/run calls.
+#   bash tools/run_tests.sh             release build in build/, all tests
+#   MOFE_SANITIZE=1 bash tools/run_tests.sh   also an ASan/UBSan build of the unit tests
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash tools/setup.sh
+
+# Open MPI refuses root without these; harmless otherwise.
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+export CCACHE_DIR=${CCACHE_DIR:-$HOME/.cache/mofe-ccache} CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-2G}
+jobs=$(nproc)
+
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DMOFE_WERROR=ON
+cmake --build build -j "$jobs"
+(cd build && ctest -j "$jobs" --output-on-failure --timeout 900)
+
+if [ "${MOFE_SANITIZE:-0}" = 1 ]; then
+  # Address + undefined-behaviour sanitizers over the single-process unit tests.
+  cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DMOFE_SANITIZE="address;undefined"
+  cmake --build build-asan -j "$jobs" --target mofe_unit_tests
+  ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+    build-asan/tests/mofe_unit_tests --gtest_brief=1
+fi
