@@ -1,5 +1,7 @@
 #include "mofe/core/device.h"
 
+#include <torch/cuda.h>
+
 #include <algorithm>
 #include <chrono>
 #include <fstream>
@@ -46,14 +48,21 @@ std::string blas_library() {
   return found;
 }
 
-double matmul_flops(int64_t n, int reps, torch::ScalarType dtype) {
-  auto a = torch::randn({n, n}, torch::TensorOptions().dtype(dtype));
-  auto b = torch::randn({n, n}, torch::TensorOptions().dtype(dtype));
+void synchronize(const torch::Device& device) {
+  if (device.is_cuda()) torch::cuda::synchronize(device.index());
+}
+
+double matmul_flops(int64_t n, int reps, torch::ScalarType dtype, torch::Device device) {
+  auto opts = torch::TensorOptions().dtype(dtype).device(device);
+  auto a = torch::randn({n, n}, opts);
+  auto b = torch::randn({n, n}, opts);
   auto c = torch::mm(a, b);  // warm-up
   double best = 1e30;
   for (int r = 0; r < reps; ++r) {
+    synchronize(device);
     auto t0 = std::chrono::steady_clock::now();
     c = torch::mm(a, b);
+    synchronize(device);
     best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   }
   return 2.0 * n * n * n / best;

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "mofe/core/device.h"
 #include "mofe/core/error.h"
 #include "mofe/core/log.h"
 #include "mofe/data/synthetic.h"
@@ -87,6 +88,7 @@ StepStats Trainer::train_step(const std::vector<data::Batch>& micro_batches, int
   for (const auto& b : micro_batches) tokens[0] += b.loss_tokens;
   backend_.all_reduce_host(tokens, groups_.world);
   s.tokens = tokens[0];
+  core::synchronize(device_);  // so the step time includes queued device work
   s.step_time_s = std::chrono::duration<double>(Clock::now() - t0).count();
   return s;
 }

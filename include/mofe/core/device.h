@@ -20,8 +20,13 @@ int configure_threads(const config::RuntimeConfig& rt, int local_size);
 // The BLAS library mapped into this process (from /proc/self/maps), e.g. "openblas-openmp".
 std::string blas_library();
 
-// FLOP/s of an n x n x n matmul in `dtype` on the CPU with the current threads (best of reps).
-double matmul_flops(int64_t n, int reps, torch::ScalarType dtype = torch::kFloat32);
+// FLOP/s of an n x n x n matmul in `dtype` on `device` (CPU: with the current threads), best
+// of `reps`, synchronising the device around each timed product.
+double matmul_flops(int64_t n, int reps, torch::ScalarType dtype = torch::kFloat32,
+                    torch::Device device = torch::kCPU);
+
+// Waits for queued work on `device` (no-op on the CPU), so host timers measure the work.
+void synchronize(const torch::Device& device);
 
 // Rank 0 prints "BLAS: <lib>, <threads> threads, <x> GFLOP/s"; warns loudly when the probe is
 // far below what OpenBLAS gives (the reference BLAS is ~20x slower).
