@@ -4,6 +4,8 @@
 //   MFU = model FLOPs of this rank's step (model/flops.h) / step time / peak matmul FLOP/s,
 //   the peak being an fp32 matmul (n=1024 on CPU with the same threads, 8192 on a GPU) measured
 //   in the same run on the same device.
+#include <malloc.h>
+
 #include <boost/program_options.hpp>
 #include <chrono>
 #include <cstdio>
@@ -54,8 +56,12 @@ config::RunConfig preset_config(const std::string& name) {
   throw UsageError("--preset: unknown preset '" + name + "' (expected tiny or ref)");
 }
 
-// Peak resident set since the last reset (Linux: writing 5 to clear_refs resets VmHWM).
-void reset_peak_rss() { std::ofstream("/proc/self/clear_refs") << "5"; }
+// Peak resident set since the last reset (Linux: writing 5 to clear_refs resets VmHWM). Freed
+// heap is handed back first so one configuration's peak does not carry the previous one's.
+void reset_peak_rss() {
+  malloc_trim(0);
+  std::ofstream("/proc/self/clear_refs") << "5";
+}
 double peak_rss_mb() {
   std::ifstream in("/proc/self/status");
   std::string line;

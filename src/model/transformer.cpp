@@ -66,12 +66,4 @@ void init_weights(torch::nn::Module& model, uint64_t seed) {
   }
 }
 
-torch::Tensor lm_loss_sum(const torch::Tensor& logits_BSV, const torch::Tensor& targets_BS) {
-  auto logits = logits_BSV.reshape({-1, logits_BSV.size(-1)});
-  if (logits.scalar_type() != torch::kDouble) logits = logits.to(torch::kFloat);
-  return torch::nn::functional::cross_entropy(
-      logits, targets_BS.reshape({-1}),
-      torch::nn::functional::CrossEntropyFuncOptions().ignore_index(-100).reduction(torch::kSum));
-}
-
 }  // namespace mofe::model

@@ -8,7 +8,11 @@ namespace {
 double sum_squares(const std::vector<torch::Tensor>& params) {
   double s = 0;
   for (const auto& p : params)
-    if (p.grad().defined()) s += p.grad().to(torch::kDouble).pow(2).sum().item<double>();
+    if (p.grad().defined()) {
+      // norm() reduces without a temporary copy (and accumulates in double on the CPU).
+      const double n = p.grad().norm().item<double>();
+      s += n * n;
+    }
   return s;
 }
 }  // namespace

@@ -10,6 +10,7 @@
 #include "mofe/core/error.h"
 #include "mofe/core/log.h"
 #include "mofe/data/synthetic.h"
+#include "mofe/model/lm_loss.h"
 #include "mofe/model/param_count.h"
 #include "mofe/train/grad_clip.h"
 #include "mofe/train/lr_schedule.h"

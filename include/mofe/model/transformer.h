@@ -48,8 +48,4 @@ TORCH_MODULE(Transformer);
 // rank holds it. Norm weights 1, everything else N(0, 0.02).
 void init_weights(torch::nn::Module& model, uint64_t seed);
 
-// Sum over positions of -log p(target); targets equal to -100 are ignored (the loss mask).
-// logits_BSV [B, S, V], targets_BS int64 [B, S]. Computed in float32 or wider.
-torch::Tensor lm_loss_sum(const torch::Tensor& logits_BSV, const torch::Tensor& targets_BS);
-
 }  // namespace mofe::model
