@@ -76,14 +76,17 @@ int run_bench(const Args& args, dist::MpiEnv& env) {
   BenchOptions o;
   po::options_description desc("mofe bench options");
   desc.add_options()("help,h", "show this help")(
-      "preset", po::value(&o.preset)->default_value(o.preset), "tiny | ref (hidden 512, 8 layers, vocab 32000, seq 256, batch 4)")(
+      "preset", po::value(&o.preset)->default_value(o.preset),
+      "tiny | ref (hidden 512, 8 layers, vocab 32000, seq 256, batch 4)")(
       "experts", po::value(&o.experts)->default_value(o.experts), "expert counts to compare")(
       "modes", po::value(&o.modes)->default_value(o.modes), "modes to compare (mofe,full)")(
       "steps", po::value(&o.steps)->default_value(o.steps), "timed steps per configuration")(
       "warmup", po::value(&o.warmup)->default_value(o.warmup), "untimed steps first")(
-      "threads", po::value(&o.threads)->default_value(o.threads), "intra-op threads per rank (0: cores / ranks)")(
-      "ep-size", po::value(&o.ep_size)->default_value(o.ep_size), "expert-parallel size (0: world size)")(
-      "comm", po::value(&o.comm)->default_value(o.comm), "mpi | nccl")(
+      "threads", po::value(&o.threads)->default_value(o.threads),
+      "intra-op threads per rank (0: cores / ranks)")(
+      "ep-size", po::value(&o.ep_size)->default_value(o.ep_size),
+      "expert-parallel size (0: world size)")("comm", po::value(&o.comm)->default_value(o.comm),
+                                              "mpi | nccl")(
       "device", po::value(&o.device)->default_value(o.device), "cpu | cuda | auto")(
       "json", po::value(&o.json_file), "also write the JSON report to FILE");
 
@@ -131,9 +134,11 @@ int run_bench(const Args& args, dist::MpiEnv& env) {
   const int threads = core::configure_threads(runs.front().runtime, env.local_size());
   core::report_blas(threads, false);
   auto world = dist::Communicator::world();
-  // Peak matmul rate with the same threads, all ranks at once (they share the cores in training too).
+  // Peak matmul rate with the same threads, all ranks at once (they share the cores in training
+  // too).
   world.barrier();
-  const double peak = core::matmul_flops(device.is_cuda() ? 8192 : 1024, 5, torch::kFloat32, device);
+  const double peak =
+      core::matmul_flops(device.is_cuda() ? 8192 : 1024, 5, torch::kFloat32, device);
   auto backend = dist::make_backend(o.comm, device);
 
   nlohmann::json results = nlohmann::json::array();
@@ -157,29 +162,29 @@ int run_bench(const Args& args, dist::MpiEnv& env) {
     std::vector<double> v{timed, peak_rss_mb(), backend->stats().all_to_all_s,
                           backend->stats().all_reduce_s};
     std::vector<double> mx(v.size());
-    MOFE_CHECK_MPI(MPI_Allreduce(v.data(), mx.data(), int(v.size()), MPI_DOUBLE, MPI_MAX, world.raw()));
+    MOFE_CHECK_MPI(
+        MPI_Allreduce(v.data(), mx.data(), int(v.size()), MPI_DOUBLE, MPI_MAX, world.raw()));
     const double step_s = mx[0] / o.steps;
     const auto flops = model::step_flops(cfg.model, cfg.train, mb * S, S);
-    nlohmann::json r = {
-        {"preset", o.preset},
-        {"experts", cfg.model.num_local_experts},
-        {"top_k", cfg.model.num_experts_per_tok},
-        {"mode", config::to_string(cfg.train.mode)},
-        {"ranks", world.size()},
-        {"threads_per_rank", threads},
-        {"step_time_s", step_s},
-        {"tokens_per_s", double(mb * S * world.size()) / step_s},
-        {"peak_rss_mb_per_rank", mx[1]},
-        {"all_to_all_frac", mx[2] / mx[0]},
-        {"all_reduce_frac", mx[3] / mx[0]},
-        {"flops_per_rank",
-         {{"forward", flops.forward},
-          {"input_grad", flops.input_grad},
-          {"weight_grad", flops.weight_grad},
-          {"frozen_expert_weight_grad_skipped", flops.expert_weight_grad_skipped},
-          {"total", flops.total()}}},
-        {"achieved_gflops_per_rank", flops.total() / step_s / 1e9},
-        {"mfu", flops.total() / step_s / peak}};
+    nlohmann::json r = {{"preset", o.preset},
+                        {"experts", cfg.model.num_local_experts},
+                        {"top_k", cfg.model.num_experts_per_tok},
+                        {"mode", config::to_string(cfg.train.mode)},
+                        {"ranks", world.size()},
+                        {"threads_per_rank", threads},
+                        {"step_time_s", step_s},
+                        {"tokens_per_s", double(mb * S * world.size()) / step_s},
+                        {"peak_rss_mb_per_rank", mx[1]},
+                        {"all_to_all_frac", mx[2] / mx[0]},
+                        {"all_reduce_frac", mx[3] / mx[0]},
+                        {"flops_per_rank",
+                         {{"forward", flops.forward},
+                          {"input_grad", flops.input_grad},
+                          {"weight_grad", flops.weight_grad},
+                          {"frozen_expert_weight_grad_skipped", flops.expert_weight_grad_skipped},
+                          {"total", flops.total()}}},
+                        {"achieved_gflops_per_rank", flops.total() / step_s / 1e9},
+                        {"mfu", flops.total() / step_s / peak}};
     results.push_back(r);
     char line[256];
     std::snprintf(line, sizeof line,
@@ -198,7 +203,8 @@ int run_bench(const Args& args, dist::MpiEnv& env) {
     for (const auto& b : results)
       if (a["experts"] == b["experts"] && a["mode"] == "mofe" && b["mode"] == "full") {
         const double tr = double(a["step_time_s"]) / double(b["step_time_s"]);
-        const double fr = double(a["flops_per_rank"]["total"]) / double(b["flops_per_rank"]["total"]);
+        const double fr =
+            double(a["flops_per_rank"]["total"]) / double(b["flops_per_rank"]["total"]);
         ratios.push_back({{"experts", a["experts"]},
                           {"time_ratio_mofe_over_full", tr},
                           {"flop_ratio_mofe_over_full", fr},

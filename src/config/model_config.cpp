@@ -9,8 +9,9 @@ namespace mofe::config {
 
 namespace {
 void require_positive(int64_t v, const char* name) {
-  if (v <= 0) throw UsageError(std::string("model config: ") + name + " must be positive, got " +
-                               std::to_string(v));
+  if (v <= 0)
+    throw UsageError(std::string("model config: ") + name + " must be positive, got " +
+                     std::to_string(v));
 }
 }  // namespace
 
@@ -39,14 +40,12 @@ void ModelConfig::validate() const {
   if (is_moe()) {
     require_positive(num_experts_per_tok, "num_experts_per_tok");
     if (num_experts_per_tok > num_local_experts)
-      throw UsageError("model config: num_experts_per_tok(" +
-                       std::to_string(num_experts_per_tok) + ") > num_local_experts(" +
-                       std::to_string(num_local_experts) + ")");
+      throw UsageError("model config: num_experts_per_tok(" + std::to_string(num_experts_per_tok) +
+                       ") > num_local_experts(" + std::to_string(num_local_experts) + ")");
   }
   if (rope_theta <= 0) throw UsageError("model config: rope_theta must be positive");
   if (rms_norm_eps <= 0) throw UsageError("model config: rms_norm_eps must be positive");
-  if (router_aux_loss_coef < 0)
-    throw UsageError("model config: router_aux_loss_coef must be >= 0");
+  if (router_aux_loss_coef < 0) throw UsageError("model config: router_aux_loss_coef must be >= 0");
 }
 
 nlohmann::json ModelConfig::to_json() const {
@@ -82,8 +81,8 @@ ModelConfig ModelConfig::from_json(const nlohmann::json& j) {
     try {
       it->get_to(field);
     } catch (const nlohmann::json::exception& e) {
-      throw UsageError(std::string("model config: key '") + key + "' has the wrong type: " +
-                       e.what());
+      throw UsageError(std::string("model config: key '") + key +
+                       "' has the wrong type: " + e.what());
     }
   };
   get("hidden_size", c.hidden_size);

@@ -40,8 +40,10 @@ struct ModelOption {
   std::function<void(ModelConfig& dst, const ModelConfig& src)> copy;
 };
 
-#define MOFE_MODEL_FIELD(opt, field) \
-  ModelOption { opt, [](ModelConfig& d, const ModelConfig& s) { d.field = s.field; } }
+#define MOFE_MODEL_FIELD(opt, field)                                     \
+  ModelOption {                                                          \
+    opt, [](ModelConfig& d, const ModelConfig& s) { d.field = s.field; } \
+  }
 
 std::vector<ModelOption> model_options() {
   return {MOFE_MODEL_FIELD("hidden-size", hidden_size),
@@ -72,61 +74,94 @@ ParsedRun parse_run_config(const std::vector<std::string>& args) {
       "config", po::value(&config_file), "read options from FILE (name = value per line)");
 
   po::options_description model("Model (HF config.json names in brackets)");
-  model.add_options()
-      ("model-config", po::value(&model_config_file), "HF-style config.json for the model shape")
-      ("hidden-size", po::value(&cli_model.hidden_size)->default_value(cli_model.hidden_size), "[hidden_size]")
-      ("intermediate-size", po::value(&cli_model.intermediate_size)->default_value(cli_model.intermediate_size), "[intermediate_size]")
-      ("num-layers", po::value(&cli_model.num_hidden_layers)->default_value(cli_model.num_hidden_layers), "[num_hidden_layers]")
-      ("num-heads", po::value(&cli_model.num_attention_heads)->default_value(cli_model.num_attention_heads), "[num_attention_heads]")
-      ("num-kv-heads", po::value(&cli_model.num_key_value_heads)->default_value(cli_model.num_key_value_heads), "[num_key_value_heads]")
-      ("vocab-size", po::value(&cli_model.vocab_size)->default_value(cli_model.vocab_size), "[vocab_size]")
-      ("max-positions", po::value(&cli_model.max_position_embeddings)->default_value(cli_model.max_position_embeddings), "[max_position_embeddings]")
-      ("rope-theta", po::value(&cli_model.rope_theta)->default_value(cli_model.rope_theta), "[rope_theta]")
-      ("rms-eps", po::value(&cli_model.rms_norm_eps)->default_value(cli_model.rms_norm_eps), "[rms_norm_eps]")
-      ("num-experts", po::value(&cli_model.num_local_experts)->default_value(cli_model.num_local_experts), "[num_local_experts], 0 = dense Llama")
-      ("experts-per-token", po::value(&cli_model.num_experts_per_tok)->default_value(cli_model.num_experts_per_tok), "[num_experts_per_tok], top-k")
-      ("aux-loss-coef", po::value(&cli_model.router_aux_loss_coef)->default_value(cli_model.router_aux_loss_coef), "[router_aux_loss_coef]");
+  model.add_options()("model-config", po::value(&model_config_file),
+                      "HF-style config.json for the model shape")(
+      "hidden-size", po::value(&cli_model.hidden_size)->default_value(cli_model.hidden_size),
+      "[hidden_size]")(
+      "intermediate-size",
+      po::value(&cli_model.intermediate_size)->default_value(cli_model.intermediate_size),
+      "[intermediate_size]")(
+      "num-layers",
+      po::value(&cli_model.num_hidden_layers)->default_value(cli_model.num_hidden_layers),
+      "[num_hidden_layers]")(
+      "num-heads",
+      po::value(&cli_model.num_attention_heads)->default_value(cli_model.num_attention_heads),
+      "[num_attention_heads]")(
+      "num-kv-heads",
+      po::value(&cli_model.num_key_value_heads)->default_value(cli_model.num_key_value_heads),
+      "[num_key_value_heads]")(
+      "vocab-size", po::value(&cli_model.vocab_size)->default_value(cli_model.vocab_size),
+      "[vocab_size]")("max-positions",
+                      po::value(&cli_model.max_position_embeddings)
+                          ->default_value(cli_model.max_position_embeddings),
+                      "[max_position_embeddings]")(
+      "rope-theta", po::value(&cli_model.rope_theta)->default_value(cli_model.rope_theta),
+      "[rope_theta]")("rms-eps",
+                      po::value(&cli_model.rms_norm_eps)->default_value(cli_model.rms_norm_eps),
+                      "[rms_norm_eps]")(
+      "num-experts",
+      po::value(&cli_model.num_local_experts)->default_value(cli_model.num_local_experts),
+      "[num_local_experts], 0 = dense Llama")(
+      "experts-per-token",
+      po::value(&cli_model.num_experts_per_tok)->default_value(cli_model.num_experts_per_tok),
+      "[num_experts_per_tok], top-k")(
+      "aux-loss-coef",
+      po::value(&cli_model.router_aux_loss_coef)->default_value(cli_model.router_aux_loss_coef),
+      "[router_aux_loss_coef]");
 
   po::options_description parallel("Parallelism");
-  parallel.add_options()
-      ("ep-size", po::value(&c.parallel.ep_size)->default_value(c.parallel.ep_size), "expert-parallel ranks (experts split over them)")
-      ("dp-size", po::value(&c.parallel.dp_size)->default_value(c.parallel.dp_size), "data-parallel replicas; 0 = world / ep-size");
+  parallel.add_options()("ep-size",
+                         po::value(&c.parallel.ep_size)->default_value(c.parallel.ep_size),
+                         "expert-parallel ranks (experts split over them)")(
+      "dp-size", po::value(&c.parallel.dp_size)->default_value(c.parallel.dp_size),
+      "data-parallel replicas; 0 = world / ep-size");
 
   TrainConfig& t = c.train;
   po::options_description train("Training");
-  train.add_options()
-      ("mode", po::value(&mode)->default_value(mode), "mofe (experts frozen) | full (all trained)")
-      ("freeze-experts", po::value(&freeze), "comma list of experts frozen in full mode, e.g. 0,2")
-      ("steps", po::value(&t.steps)->default_value(t.steps), "optimizer steps")
-      ("micro-batch", po::value(&t.micro_batch)->default_value(t.micro_batch), "sequences per rank per micro-step")
-      ("seq-len", po::value(&t.seq_len)->default_value(t.seq_len), "tokens per sequence")
-      ("grad-accum", po::value(&t.grad_accum)->default_value(t.grad_accum), "micro-steps per optimizer step")
-      ("lr", po::value(&t.lr)->default_value(t.lr), "peak learning rate")
-      ("min-lr", po::value(&t.min_lr)->default_value(t.min_lr), "learning rate at the last step (linear decay)")
-      ("warmup-steps", po::value(&t.warmup_steps)->default_value(t.warmup_steps), "linear warm-up steps")
-      ("weight-decay", po::value(&t.weight_decay)->default_value(t.weight_decay), "AdamW decoupled weight decay")
-      ("beta1", po::value(&t.beta1)->default_value(t.beta1), "AdamW beta1")
-      ("beta2", po::value(&t.beta2)->default_value(t.beta2), "AdamW beta2")
-      ("adam-eps", po::value(&t.adam_eps)->default_value(t.adam_eps), "AdamW epsilon")
-      ("clip-grad", po::value(&t.clip_grad)->default_value(t.clip_grad), "global gradient-norm clip; <= 0 disables")
-      ("seed", po::value(&t.seed)->default_value(t.seed), "seed of initialisation and data order")
-      ("log-every", po::value(&t.log_every)->default_value(t.log_every), "steps between progress lines")
-      ("out-dir", po::value(&t.out_dir)->default_value(t.out_dir), "run directory (metrics, resolved config)")
-      ("metrics-file", po::value(&t.metrics_file), "JSON-lines metrics (default OUT_DIR/metrics.jsonl)");
+  train.add_options()("mode", po::value(&mode)->default_value(mode),
+                      "mofe (experts frozen) | full (all trained)")(
+      "freeze-experts", po::value(&freeze), "comma list of experts frozen in full mode, e.g. 0,2")(
+      "steps", po::value(&t.steps)->default_value(t.steps), "optimizer steps")(
+      "micro-batch", po::value(&t.micro_batch)->default_value(t.micro_batch),
+      "sequences per rank per micro-step")(
+      "seq-len", po::value(&t.seq_len)->default_value(t.seq_len), "tokens per sequence")(
+      "grad-accum", po::value(&t.grad_accum)->default_value(t.grad_accum),
+      "micro-steps per optimizer step")("lr", po::value(&t.lr)->default_value(t.lr),
+                                        "peak learning rate")(
+      "min-lr", po::value(&t.min_lr)->default_value(t.min_lr),
+      "learning rate at the last step (linear decay)")(
+      "warmup-steps", po::value(&t.warmup_steps)->default_value(t.warmup_steps),
+      "linear warm-up steps")("weight-decay",
+                              po::value(&t.weight_decay)->default_value(t.weight_decay),
+                              "AdamW decoupled weight decay")(
+      "beta1", po::value(&t.beta1)->default_value(t.beta1), "AdamW beta1")(
+      "beta2", po::value(&t.beta2)->default_value(t.beta2), "AdamW beta2")(
+      "adam-eps", po::value(&t.adam_eps)->default_value(t.adam_eps), "AdamW epsilon")(
+      "clip-grad", po::value(&t.clip_grad)->default_value(t.clip_grad),
+      "global gradient-norm clip; <= 0 disables")("seed", po::value(&t.seed)->default_value(t.seed),
+                                                  "seed of initialisation and data order")(
+      "log-every", po::value(&t.log_every)->default_value(t.log_every),
+      "steps between progress lines")("out-dir", po::value(&t.out_dir)->default_value(t.out_dir),
+                                      "run directory (metrics, resolved config)")(
+      "metrics-file", po::value(&t.metrics_file),
+      "JSON-lines metrics (default OUT_DIR/metrics.jsonl)");
 
   po::options_description data("Data");
-  data.add_options()
-      ("data", po::value(&c.data.source)->default_value(c.data.source), "data source: synthetic")
-      ("data-seed", po::value(&c.data.seed)->default_value(c.data.seed), "seed of the synthetic language")
-      ("data-branching", po::value(&c.data.branching)->default_value(c.data.branching), "successors per token in the synthetic language");
+  data.add_options()("data", po::value(&c.data.source)->default_value(c.data.source),
+                     "data source: synthetic")("data-seed",
+                                               po::value(&c.data.seed)->default_value(c.data.seed),
+                                               "seed of the synthetic language")(
+      "data-branching", po::value(&c.data.branching)->default_value(c.data.branching),
+      "successors per token in the synthetic language");
 
   po::options_description runtime("Runtime");
-  runtime.add_options()
-      ("device", po::value(&c.runtime.device)->default_value(c.runtime.device), "auto | cpu | cuda")
-      ("dtype", po::value(&c.runtime.dtype)->default_value(c.runtime.dtype), "float32 | float64")
-      ("threads", po::value(&c.runtime.threads)->default_value(c.runtime.threads), "intra-op threads per rank (0 = cores / ranks per node)")
-      ("comm", po::value(&c.runtime.comm)->default_value(c.runtime.comm), "mpi | nccl")
-      ("no-blas-probe", po::bool_switch(), "skip the start-up matmul speed probe");
+  runtime.add_options()("device", po::value(&c.runtime.device)->default_value(c.runtime.device),
+                        "auto | cpu | cuda")(
+      "dtype", po::value(&c.runtime.dtype)->default_value(c.runtime.dtype), "float32 | float64")(
+      "threads", po::value(&c.runtime.threads)->default_value(c.runtime.threads),
+      "intra-op threads per rank (0 = cores / ranks per node)")(
+      "comm", po::value(&c.runtime.comm)->default_value(c.runtime.comm), "mpi | nccl")(
+      "no-blas-probe", po::bool_switch(), "skip the start-up matmul speed probe");
 
   po::options_description all;
   all.add(general).add(model).add(parallel).add(train).add(data).add(runtime);

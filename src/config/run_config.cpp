@@ -13,8 +13,7 @@ void RunConfig::validate(int world_size) {
   data.validate();
   runtime.validate();
   if (train.seq_len > model.max_position_embeddings)
-    throw UsageError("--seq-len(" + std::to_string(train.seq_len) +
-                     ") > max_position_embeddings(" +
+    throw UsageError("--seq-len(" + std::to_string(train.seq_len) + ") > max_position_embeddings(" +
                      std::to_string(model.max_position_embeddings) + ")");
   if (!model.is_moe() && !train.freeze_experts.empty())
     throw UsageError("--freeze-experts given for a dense model");

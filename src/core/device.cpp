@@ -63,13 +63,15 @@ double matmul_flops(int64_t n, int reps, torch::ScalarType dtype, torch::Device 
     auto t0 = std::chrono::steady_clock::now();
     c = torch::mm(a, b);
     synchronize(device);
-    best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    best = std::min(best,
+                    std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   }
   return 2.0 * n * n * n / best;
 }
 
 void report_blas(int threads, bool probe) {
-  std::string msg = "BLAS: " + blas_library() + ", " + std::to_string(threads) + " intra-op threads";
+  std::string msg =
+      "BLAS: " + blas_library() + ", " + std::to_string(threads) + " intra-op threads";
   if (probe) {
     const double gf = matmul_flops(512, 3) / 1e9;
     char buf[64];

@@ -8,8 +8,8 @@
 
 namespace mofe::dist {
 
-std::vector<int64_t> CommBackend::all_to_all_counts(const std::vector<int64_t>& send,
-                                                    int per_peer, const Communicator& comm) {
+std::vector<int64_t> CommBackend::all_to_all_counts(const std::vector<int64_t>& send, int per_peer,
+                                                    const Communicator& comm) {
   std::vector<int64_t> recv(send.size());
   if (send.size() != static_cast<size_t>(per_peer) * comm.size())
     throw Error("all_to_all_counts: " + std::to_string(send.size()) + " values for " +
@@ -36,7 +36,8 @@ std::unique_ptr<CommBackend> make_backend(const std::string& name, const torch::
     if (!device.is_cuda()) throw UsageError("--comm nccl needs --device cuda");
     return std::make_unique<NcclBackend>(device);
 #else
-    throw UsageError("--comm nccl: this mofe was built without NCCL (configure with -DMOFE_WITH_NCCL=ON)");
+    throw UsageError(
+        "--comm nccl: this mofe was built without NCCL (configure with -DMOFE_WITH_NCCL=ON)");
 #endif
   }
   throw UsageError("--comm: unknown backend '" + name + "'");

@@ -37,11 +37,16 @@ struct RowType {
 
 MPI_Datatype mpi_datatype(torch::ScalarType type) {
   switch (type) {
-    case torch::kFloat: return MPI_FLOAT;
-    case torch::kDouble: return MPI_DOUBLE;
-    case torch::kInt: return MPI_INT32_T;
-    case torch::kLong: return MPI_INT64_T;
-    default: throw CommError(std::string("MPI backend: unsupported dtype ") + c10::toString(type));
+    case torch::kFloat:
+      return MPI_FLOAT;
+    case torch::kDouble:
+      return MPI_DOUBLE;
+    case torch::kInt:
+      return MPI_INT32_T;
+    case torch::kLong:
+      return MPI_INT64_T;
+    default:
+      throw CommError(std::string("MPI backend: unsupported dtype ") + c10::toString(type));
   }
 }
 
@@ -87,8 +92,8 @@ torch::Tensor MpiBackend::all_to_all_rows(const torch::Tensor& x_ND,
               send.size(0), " rows");
   if (D > 0) {
     RowType row(D, mpi_datatype(send.scalar_type()));
-    MOFE_CHECK_MPI(MPI_Alltoallv(send.data_ptr(), sc.data(), sd.data(), row.type,
-                                 recv.data_ptr(), rc.data(), rd.data(), row.type, comm.raw()));
+    MOFE_CHECK_MPI(MPI_Alltoallv(send.data_ptr(), sc.data(), sd.data(), row.type, recv.data_ptr(),
+                                 rc.data(), rd.data(), row.type, comm.raw()));
   }
   stats_.all_to_all_s += since(t0);
   stats_.all_to_all_bytes += (so + ro) * D * send.element_size() / 2;

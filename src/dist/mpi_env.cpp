@@ -24,8 +24,8 @@ MpiEnv::MpiEnv(int* argc, char*** argv) {
   MOFE_CHECK_MPI(MPI_Comm_rank(MPI_COMM_WORLD, &world_rank_));
   MOFE_CHECK_MPI(MPI_Comm_size(MPI_COMM_WORLD, &world_size_));
   MPI_Comm node;
-  MOFE_CHECK_MPI(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, world_rank_,
-                                     MPI_INFO_NULL, &node));
+  MOFE_CHECK_MPI(
+      MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, world_rank_, MPI_INFO_NULL, &node));
   MOFE_CHECK_MPI(MPI_Comm_rank(node, &local_rank_));
   MOFE_CHECK_MPI(MPI_Comm_size(node, &local_size_));
   MPI_Comm_free(&node);

@@ -8,13 +8,13 @@
 
 #include "mofe/core/error.h"
 
-#define MOFE_CHECK_NCCL(call)                                                            \
-  do {                                                                                   \
-    ncclResult_t mofe_nccl_rc_ = (call);                                                 \
-    if (mofe_nccl_rc_ != ncclSuccess)                                                    \
-      throw ::mofe::CommError(std::string("NCCL call failed: ") + #call + ": " +         \
+#define MOFE_CHECK_NCCL(call)                                                             \
+  do {                                                                                    \
+    ncclResult_t mofe_nccl_rc_ = (call);                                                  \
+    if (mofe_nccl_rc_ != ncclSuccess)                                                     \
+      throw ::mofe::CommError(std::string("NCCL call failed: ") + #call + ": " +          \
                               ncclGetErrorString(mofe_nccl_rc_) + " (" + __FILE__ + ":" + \
-                              std::to_string(__LINE__) + ")");                           \
+                              std::to_string(__LINE__) + ")");                            \
   } while (0)
 
 namespace mofe::dist {
@@ -27,13 +27,20 @@ double since(Clock::time_point t0) {
 
 ncclDataType_t nccl_type(torch::ScalarType t) {
   switch (t) {
-    case torch::kFloat: return ncclFloat32;
-    case torch::kDouble: return ncclFloat64;
-    case torch::kHalf: return ncclFloat16;
-    case torch::kBFloat16: return ncclBfloat16;
-    case torch::kInt: return ncclInt32;
-    case torch::kLong: return ncclInt64;
-    default: throw CommError(std::string("NCCL backend: unsupported dtype ") + c10::toString(t));
+    case torch::kFloat:
+      return ncclFloat32;
+    case torch::kDouble:
+      return ncclFloat64;
+    case torch::kHalf:
+      return ncclFloat16;
+    case torch::kBFloat16:
+      return ncclBfloat16;
+    case torch::kInt:
+      return ncclInt32;
+    case torch::kLong:
+      return ncclInt64;
+    default:
+      throw CommError(std::string("NCCL backend: unsupported dtype ") + c10::toString(t));
   }
 }
 }  // namespace
@@ -64,7 +71,8 @@ NcclBackend::~NcclBackend() {
 
 void NcclBackend::all_reduce_sum(torch::Tensor& t, const Communicator& comm) {
   auto t0 = Clock::now();
-  TORCH_CHECK(t.is_cuda() && t.is_contiguous(), "NCCL all_reduce_sum needs a contiguous CUDA tensor");
+  TORCH_CHECK(t.is_cuda() && t.is_contiguous(),
+              "NCCL all_reduce_sum needs a contiguous CUDA tensor");
   if (comm.size() > 1 && t.numel() > 0) {
     auto stream = at::cuda::getCurrentCUDAStream(t.device().index());
     MOFE_CHECK_NCCL(ncclAllReduce(t.data_ptr(), t.data_ptr(), t.numel(), nccl_type(t.scalar_type()),

@@ -19,8 +19,8 @@ AttentionImpl::AttentionImpl(const config::ModelConfig& cfg)
   k_proj = register_module("k_proj", linear(D, kv_heads_ * head_dim_));
   v_proj = register_module("v_proj", linear(D, kv_heads_ * head_dim_));
   o_proj = register_module("o_proj", linear(heads_ * head_dim_, D));
-  rope_ = register_module("rope", RotaryEmbedding(head_dim_, cfg.max_position_embeddings,
-                                                  cfg.rope_theta));
+  rope_ = register_module("rope",
+                          RotaryEmbedding(head_dim_, cfg.max_position_embeddings, cfg.rope_theta));
 }
 
 torch::Tensor AttentionImpl::forward(const torch::Tensor& x_BSD) {
@@ -36,12 +36,13 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x_BSD) {
   const int64_t group = heads_ / kv_heads_;
   auto q_g = q.reshape({B, kv_heads_, group * S, head_dim_});
   auto scores = torch::matmul(q_g, k.transpose(-2, -1)) / std::sqrt(double(head_dim_));
-  auto causal = torch::ones({S, S}, torch::TensorOptions().dtype(torch::kBool).device(x_BSD.device()))
-                    .triu(1)
-                    .repeat({group, 1});                                       // [H/G * S, S]
+  auto causal =
+      torch::ones({S, S}, torch::TensorOptions().dtype(torch::kBool).device(x_BSD.device()))
+          .triu(1)
+          .repeat({group, 1});  // [H/G * S, S]
   scores = scores.masked_fill(causal, -std::numeric_limits<double>::infinity());
   auto probs = torch::softmax(scores, -1);
-  auto out = torch::matmul(probs, v);                                          // [B, G, H/G*S, Dh]
+  auto out = torch::matmul(probs, v);  // [B, G, H/G*S, Dh]
   out = out.view({B, heads_, S, head_dim_}).transpose(1, 2).reshape({B, S, heads_ * head_dim_});
   return o_proj(out);
 }

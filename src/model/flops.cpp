@@ -2,13 +2,13 @@
 
 namespace mofe::model {
 
-StepFlops step_flops(const config::ModelConfig& c, const config::TrainConfig& train,
-                     int64_t tokens, int64_t seq_len) {
-  const double T = double(tokens), D = c.hidden_size, F = c.intermediate_size,
-               V = c.vocab_size, L = c.num_hidden_layers, S = seq_len;
+StepFlops step_flops(const config::ModelConfig& c, const config::TrainConfig& train, int64_t tokens,
+                     int64_t seq_len) {
+  const double T = double(tokens), D = c.hidden_size, F = c.intermediate_size, V = c.vocab_size,
+               L = c.num_hidden_layers, S = seq_len;
   const double Dh = c.head_dim(), H = c.num_attention_heads, G = c.num_key_value_heads;
   const double attn_proj = 2.0 * T * (D * H * Dh * 2 + D * G * Dh * 2);  // q, o + k, v
-  const double scores = 2.0 * T * S * H * Dh * 2;                       // QK^T and PV
+  const double scores = 2.0 * T * S * H * Dh * 2;                        // QK^T and PV
   const double head = 2.0 * T * D * V;
   double router = 0, ffn_active = 0, expert_trainable_share = 1.0;
   if (c.is_moe()) {

@@ -7,8 +7,8 @@ namespace {
 constexpr int64_t kChunkRows = 256;  // [256, V] temporaries: 32 MB for V = 32000 in fp32
 
 struct LmLossFn : torch::autograd::Function<LmLossFn> {
-  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& logits_TV,
-                               const torch::Tensor& targets_T) {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx,
+                               const torch::Tensor& logits_TV, const torch::Tensor& targets_T) {
     const int64_t T = logits_TV.size(0);
     auto valid_T = targets_T != kIgnoreIndex;
     auto safe_T = targets_T.masked_fill(~valid_T, 0);

@@ -7,8 +7,8 @@ RotaryEmbeddingImpl::RotaryEmbeddingImpl(int64_t head_dim, int64_t max_positions
   auto opts = torch::TensorOptions().dtype(torch::kFloat64);
   auto inv_freq = torch::pow(theta, -torch::arange(0, head_dim, 2, opts) / double(head_dim));
   auto t = torch::arange(max_positions, opts);
-  auto freqs = torch::outer(t, inv_freq);            // [S, Dh/2]
-  auto emb = torch::cat({freqs, freqs}, -1);         // [S, Dh]
+  auto freqs = torch::outer(t, inv_freq);     // [S, Dh/2]
+  auto emb = torch::cat({freqs, freqs}, -1);  // [S, Dh]
   cos_SDh_ = register_buffer("cos", emb.cos().to(torch::get_default_dtype()));
   sin_SDh_ = register_buffer("sin", emb.sin().to(torch::get_default_dtype()));
 }

@@ -7,7 +7,8 @@ namespace mofe::model {
 TransformerImpl::TransformerImpl(const config::ModelConfig& cfg, const dist::ProcessGroups& groups,
                                  dist::CommBackend& backend)
     : cfg_(cfg) {
-  embed_tokens = register_module("embed_tokens", torch::nn::Embedding(cfg.vocab_size, cfg.hidden_size));
+  embed_tokens =
+      register_module("embed_tokens", torch::nn::Embedding(cfg.vocab_size, cfg.hidden_size));
   layer_list_ = register_module("layers", torch::nn::ModuleList());
   for (int64_t i = 0; i < cfg.num_hidden_layers; ++i) {
     layers_.push_back(DecoderLayer(cfg, groups, backend));
@@ -16,7 +17,8 @@ TransformerImpl::TransformerImpl(const config::ModelConfig& cfg, const dist::Pro
   norm = register_module("norm", RMSNorm(cfg.hidden_size, cfg.rms_norm_eps));
   if (!cfg.tie_word_embeddings)
     lm_head = register_module(
-        "lm_head", torch::nn::Linear(torch::nn::LinearOptions(cfg.hidden_size, cfg.vocab_size).bias(false)));
+        "lm_head",
+        torch::nn::Linear(torch::nn::LinearOptions(cfg.hidden_size, cfg.vocab_size).bias(false)));
 }
 
 ModelOutput TransformerImpl::forward(const torch::Tensor& input_ids_BS) {

@@ -9,7 +9,8 @@ std::vector<int64_t> count_rows_per_expert(const torch::Tensor& topk_ids_TK, int
 
 torch::Tensor permute_by_expert(const torch::Tensor& topk_ids_TK) {
   // Stable, so rows of one expert keep token order (reproducible sums downstream).
-  return std::get<1>(topk_ids_TK.reshape({-1}).sort(/*stable=*/true, /*dim=*/0, /*descending=*/false));
+  return std::get<1>(
+      topk_ids_TK.reshape({-1}).sort(/*stable=*/true, /*dim=*/0, /*descending=*/false));
 }
 
 torch::Tensor order_by_local_expert(const std::vector<int64_t>& recv_counts, int ep_size,
@@ -49,8 +50,8 @@ DispatchPlan DispatchPlan::build(const torch::Tensor& topk_ids_TK,
 
   // Experts of EP rank r are [r*e, (r+1)*e): the [E] count vector is already laid out as
   // "e values per destination rank", which is what the all-to-all needs.
-  const std::vector<int64_t> recv_counts = backend.all_to_all_counts(plan.rows_per_expert,
-                                                                     static_cast<int>(e), ep);
+  const std::vector<int64_t> recv_counts =
+      backend.all_to_all_counts(plan.rows_per_expert, static_cast<int>(e), ep);
   plan.recv_rows.assign(ep_size, 0);
   plan.rows_per_local_expert.assign(e, 0);
   for (int s = 0; s < ep_size; ++s)
@@ -61,7 +62,8 @@ DispatchPlan DispatchPlan::build(const torch::Tensor& topk_ids_TK,
 
   auto order = order_by_local_expert(recv_counts, ep_size, e);
   plan.local_order_M = order.to(device);
-  plan.local_unorder_M = torch::empty_like(order).scatter_(0, order, torch::arange(order.numel())).to(device);
+  plan.local_unorder_M =
+      torch::empty_like(order).scatter_(0, order, torch::arange(order.numel())).to(device);
   return plan;
 }
 

@@ -5,8 +5,8 @@ namespace mofe::moe {
 ExpertBankImpl::ExpertBankImpl(const ExpertBankOptions& opts) : options(opts) {
   for (int64_t j = 0; j < opts.num_local(); ++j) {
     const int64_t global = opts.first_expert() + j;
-    experts_.push_back(register_module(std::to_string(global),
-                                       model::MLP(opts.hidden(), opts.intermediate())));
+    experts_.push_back(
+        register_module(std::to_string(global), model::MLP(opts.hidden(), opts.intermediate())));
   }
 }
 

@@ -11,13 +11,13 @@ MoeLayerImpl::MoeLayerImpl(const config::ModelConfig& cfg, const dist::ProcessGr
                            dist::CommBackend& backend)
     : groups_(groups), backend_(backend) {
   // Registered as "gate" so the parameter is block_sparse_moe.gate.weight as in HF Mixtral.
-  router = TopKRouter(TopKRouterOptions(cfg.hidden_size, cfg.num_local_experts)
-                          .top_k(cfg.num_experts_per_tok));
+  router = TopKRouter(
+      TopKRouterOptions(cfg.hidden_size, cfg.num_local_experts).top_k(cfg.num_experts_per_tok));
   register_module("gate", router->gate);
-  experts = register_module(
-      "experts", ExpertBank(ExpertBankOptions(cfg.hidden_size, cfg.intermediate_size)
-                                .first_expert(groups.placement.first_local())
-                                .num_local(groups.placement.num_local())));
+  experts = register_module("experts",
+                            ExpertBank(ExpertBankOptions(cfg.hidden_size, cfg.intermediate_size)
+                                           .first_expert(groups.placement.first_local())
+                                           .num_local(groups.placement.num_local())));
 }
 
 MoeOutput MoeLayerImpl::forward(const torch::Tensor& x_TD) {
@@ -25,10 +25,10 @@ MoeOutput MoeLayerImpl::forward(const torch::Tensor& x_TD) {
   RoutingResult route = router(x_TD);
   DispatchPlan plan = DispatchPlan::build(route.topk_ids_TK, placement, groups_.ep, backend_);
 
-  auto x_ND = x_TD.index_select(0, plan.token_idx_N);                      // sorted by expert
+  auto x_ND = x_TD.index_select(0, plan.token_idx_N);  // sorted by expert
   auto x_MD = exchange(x_ND, plan, Direction::kDispatch, backend_, groups_.ep);
   auto y_MD = experts(x_MD.index_select(0, plan.local_order_M), plan.rows_per_local_expert)
-                  .index_select(0, plan.local_unorder_M);                  // back to source-major
+                  .index_select(0, plan.local_unorder_M);  // back to source-major
   auto y_ND = exchange(y_MD, plan, Direction::kCombine, backend_, groups_.ep);
 
   MoeOutput out;

@@ -4,7 +4,8 @@ namespace mofe::moe {
 
 TopKRouterImpl::TopKRouterImpl(const TopKRouterOptions& opts) : options(opts) {
   gate = register_module(
-      "gate", torch::nn::Linear(torch::nn::LinearOptions(opts.hidden(), opts.num_experts()).bias(false)));
+      "gate",
+      torch::nn::Linear(torch::nn::LinearOptions(opts.hidden(), opts.num_experts()).bias(false)));
 }
 
 RoutingResult TopKRouterImpl::forward(const torch::Tensor& x_TD) {

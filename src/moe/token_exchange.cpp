@@ -22,8 +22,8 @@ struct ExchangeFn : torch::autograd::Function<ExchangeFn> {
                                c10::intrusive_ptr<Route> route) {
     route->width = x_ND.size(1);
     route->options = x_ND.options();
-    auto y = route->backend->all_to_all_rows(x_ND, route->send_rows, route->recv_rows,
-                                             *route->comm);
+    auto y =
+        route->backend->all_to_all_rows(x_ND, route->send_rows, route->recv_rows, *route->comm);
     ctx->saved_data["route"] = c10::IValue::make_capsule(std::move(route));
     return y;
   }
@@ -37,8 +37,8 @@ struct ExchangeFn : torch::autograd::Function<ExchangeFn> {
       g_out = torch::zeros({rows, route->width}, route->options);
     }
     // Reverse route: what we received we now send, and vice versa.
-    auto g = route->backend->all_to_all_rows(g_out.contiguous(), route->recv_rows,
-                                             route->send_rows, *route->comm);
+    auto g = route->backend->all_to_all_rows(g_out.contiguous(), route->recv_rows, route->send_rows,
+                                             *route->comm);
     return {g, torch::Tensor()};
   }
 };

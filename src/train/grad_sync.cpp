@@ -27,7 +27,8 @@ void GradSync::sum_over(std::vector<torch::Tensor>& params, const dist::Communic
     size_t j = i;
     int64_t bytes = 0;
     std::vector<torch::Tensor> flat;
-    while (j < params.size() && (j == i || bytes + params[j].numel() * params[j].element_size() <= bucket_bytes_)) {
+    while (j < params.size() &&
+           (j == i || bytes + params[j].numel() * params[j].element_size() <= bucket_bytes_)) {
       bytes += params[j].numel() * params[j].element_size();
       flat.push_back(params[j].grad().reshape({-1}));
       ++j;

@@ -33,11 +33,16 @@ void MetricsLogger::log(const StepStats& s, bool print_line) {
   const double tok_s = s.step_time_s > 0 ? s.tokens / s.step_time_s : 0;
   const double eta = s.step > 0 ? elapsed_s_ / s.step * (total_steps_ - s.step) : 0;
   const double load = max_expert_load(s.rows_per_expert);
-  nlohmann::json j = {{"step", s.step},           {"loss", s.loss},
-                      {"aux_loss", s.aux_loss},   {"lr", s.lr},
-                      {"grad_norm", s.grad_norm}, {"tokens", s.tokens},
-                      {"tokens_per_s", tok_s},    {"step_time_s", s.step_time_s},
-                      {"eta_s", eta},             {"max_expert_load", load},
+  nlohmann::json j = {{"step", s.step},
+                      {"loss", s.loss},
+                      {"aux_loss", s.aux_loss},
+                      {"lr", s.lr},
+                      {"grad_norm", s.grad_norm},
+                      {"tokens", s.tokens},
+                      {"tokens_per_s", tok_s},
+                      {"step_time_s", s.step_time_s},
+                      {"eta_s", eta},
+                      {"max_expert_load", load},
                       {"rows_per_expert", s.rows_per_expert}};
   out_ << j.dump() << "\n";
   out_.flush();
@@ -47,8 +52,8 @@ void MetricsLogger::log(const StepStats& s, bool print_line) {
                 "step %5lld/%lld | loss %.4f | aux %.3f | lr %.2e | gnorm %.3f | %8.0f tok/s | "
                 "%6.1f ms/step | load %.2f | eta %02d:%02d",
                 static_cast<long long>(s.step), static_cast<long long>(total_steps_), s.loss,
-                s.aux_loss, s.lr, s.grad_norm, tok_s, s.step_time_s * 1e3, load,
-                int(eta) / 60, int(eta) % 60);
+                s.aux_loss, s.lr, s.grad_norm, tok_s, s.step_time_s * 1e3, load, int(eta) / 60,
+                int(eta) % 60);
   log::info0(line);
 }
 

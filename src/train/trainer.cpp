@@ -42,8 +42,8 @@ Trainer::Trainer(const config::RunConfig& cfg, const dist::ProcessGroups& groups
   optimizer_ = make_optimizer(params_, cfg.train);
 }
 
-std::pair<double, double> Trainer::forward_backward(
-    const std::vector<data::Batch>& micro_batches, std::vector<std::vector<int64_t>>* rows) {
+std::pair<double, double> Trainer::forward_backward(const std::vector<data::Batch>& micro_batches,
+                                                    std::vector<std::vector<int64_t>>* rows) {
   // Global loss-token count first: every micro-batch's loss is divided by it, so the summed
   // gradient is the gradient of the mean over the whole global batch.
   std::vector<int64_t> tokens{0};

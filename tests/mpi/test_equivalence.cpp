@@ -72,11 +72,19 @@ int world_size() {
 
 }  // namespace
 
-TEST(Equivalence, ExpertParallelFloat64Full) { check_layout(world_size(), "float64", config::TrainMode::kFull, 1e-12); }
-TEST(Equivalence, ExpertParallelFloat64Mofe) { check_layout(world_size(), "float64", config::TrainMode::kMofe, 1e-12); }
-TEST(Equivalence, ExpertParallelFloat32Full) { check_layout(world_size(), "float32", config::TrainMode::kFull, 1e-5); }
+TEST(Equivalence, ExpertParallelFloat64Full) {
+  check_layout(world_size(), "float64", config::TrainMode::kFull, 1e-12);
+}
+TEST(Equivalence, ExpertParallelFloat64Mofe) {
+  check_layout(world_size(), "float64", config::TrainMode::kMofe, 1e-12);
+}
+TEST(Equivalence, ExpertParallelFloat32Full) {
+  check_layout(world_size(), "float32", config::TrainMode::kFull, 1e-5);
+}
 TEST(Equivalence, ExpertTimesDataParallelFloat64Full) {
   if (world_size() % 2 != 0 || world_size() < 4) GTEST_SKIP() << "needs 4 ranks for EP 2 x DP 2";
   check_layout(2, "float64", config::TrainMode::kFull, 1e-12);
 }
-TEST(Equivalence, PureDataParallelFloat32Full) { check_layout(1, "float32", config::TrainMode::kFull, 1e-5); }
+TEST(Equivalence, PureDataParallelFloat32Full) {
+  check_layout(1, "float32", config::TrainMode::kFull, 1e-5);
+}

@@ -16,7 +16,8 @@ TEST(TokenExchange, DispatchThenCombineIsIdentityForwardAndBackward) {
   auto backend = dist::make_backend("mpi", torch::kCPU);
   torch::manual_seed(100 + world.rank());
   // Two distinct experts per token, some owned by other ranks.
-  auto ids = torch::stack({torch::randint(0, E / 2, {T}), torch::randint(E / 2, E, {T})}, 1).to(torch::kLong);
+  auto ids = torch::stack({torch::randint(0, E / 2, {T}), torch::randint(E / 2, E, {T})}, 1)
+                 .to(torch::kLong);
   auto plan = moe::DispatchPlan::build(ids, groups.placement, groups.ep, *backend);
 
   auto x = torch::randn({T, D}, torch::kDouble).set_requires_grad(true);

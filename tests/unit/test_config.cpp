@@ -112,8 +112,8 @@ TEST(Config, ModelConfigJsonRoundTripInHfVocabulary) {
   auto back = mofe::config::ModelConfig::from_json(j);
   EXPECT_EQ(back.to_json(), j);
   // A Llama config.json (no expert keys) is a dense model.
-  auto llama = mofe::config::ModelConfig::from_json(
-      nlohmann::json{{"hidden_size", 64}, {"num_attention_heads", 4}, {"architectures", {"LlamaForCausalLM"}}});
+  auto llama = mofe::config::ModelConfig::from_json(nlohmann::json{
+      {"hidden_size", 64}, {"num_attention_heads", 4}, {"architectures", {"LlamaForCausalLM"}}});
   EXPECT_FALSE(llama.is_moe());
   EXPECT_EQ(llama.num_key_value_heads, 4);
 }

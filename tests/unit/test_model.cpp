@@ -56,8 +56,9 @@ TEST(Model, ParameterNamesFollowHuggingFace) {
   model::Transformer m(cfg, groups, *backend);
   auto names = m->named_parameters();
   for (const char* n :
-       {"embed_tokens.weight", "layers.0.self_attn.q_proj.weight", "layers.1.input_layernorm.weight",
-        "layers.1.post_attention_layernorm.weight", "layers.0.block_sparse_moe.gate.weight",
+       {"embed_tokens.weight", "layers.0.self_attn.q_proj.weight",
+        "layers.1.input_layernorm.weight", "layers.1.post_attention_layernorm.weight",
+        "layers.0.block_sparse_moe.gate.weight",
         "layers.1.block_sparse_moe.experts.3.down_proj.weight", "norm.weight", "lm_head.weight"})
     EXPECT_TRUE(names.contains(n)) << n;
 }

@@ -27,7 +27,8 @@ std::unique_ptr<Run> make_run(const config::RunConfig& cfg) {
 
 void train_steps(Run& r, const config::RunConfig& cfg, int64_t steps) {
   for (int64_t s = 0; s < steps; ++s)
-    r.trainer->train_step({fixtures::synthetic_batch(cfg, s * cfg.train.micro_batch, cfg.train.micro_batch)}, s);
+    r.trainer->train_step(
+        {fixtures::synthetic_batch(cfg, s * cfg.train.micro_batch, cfg.train.micro_batch)}, s);
 }
 
 bool is_expert(const std::string& name) { return train::expert_id_of(name) >= 0; }
@@ -130,7 +131,8 @@ TEST(AdamW, FusedUpdateMatchesLibTorchAdamW) {
   torch::manual_seed(3);
   auto p_ref = torch::randn({37, 5}, torch::kDouble).set_requires_grad(true);
   auto p_ours = p_ref.detach().clone().set_requires_grad(true);
-  torch::optim::AdamW ref({p_ref}, torch::optim::AdamWOptions(1e-2).betas({0.9, 0.95}).eps(1e-8).weight_decay(0.1));
+  torch::optim::AdamW ref(
+      {p_ref}, torch::optim::AdamWOptions(1e-2).betas({0.9, 0.95}).eps(1e-8).weight_decay(0.1));
   train::AdamW ours({{{p_ours}, 0.1}}, {1e-2, 0.9, 0.95, 1e-8, 0.1});
   for (int step = 0; step < 5; ++step) {
     auto g = torch::randn({37, 5}, torch::kDouble);

@@ -21,7 +21,7 @@ struct ModelConfig {
   int64_t max_position_embeddings = 2048;
   double rope_theta = 10000.0;
   double rms_norm_eps = 1e-5;
-  int64_t num_local_experts = 4;     // 0: dense Llama
+  int64_t num_local_experts = 4;  // 0: dense Llama
   int64_t num_experts_per_tok = 2;
   double router_aux_loss_coef = 0.01;
   bool tie_word_embeddings = false;
@@ -38,7 +38,7 @@ struct ModelConfig {
   // are ignored (HF configs carry many that do not affect shapes).
   nlohmann::json to_json() const;
   static ModelConfig from_json(const nlohmann::json& j);
-  static ModelConfig load(const std::string& path);   // IoError/UsageError name the file
+  static ModelConfig load(const std::string& path);  // IoError/UsageError name the file
   void save(const std::string& path) const;
 };
 

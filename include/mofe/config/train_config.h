@@ -15,18 +15,18 @@ enum class TrainMode {
 struct TrainConfig {
   TrainMode mode = TrainMode::kMofe;
   std::vector<int64_t> freeze_experts;  // --freeze-experts: extra frozen experts in full mode
-  int64_t steps = 300;                   // optimizer steps
-  int64_t micro_batch = 8;               // sequences per rank per micro-step
+  int64_t steps = 300;                  // optimizer steps
+  int64_t micro_batch = 8;              // sequences per rank per micro-step
   int64_t seq_len = 64;
-  int64_t grad_accum = 1;                // micro-steps per optimizer step
+  int64_t grad_accum = 1;  // micro-steps per optimizer step
   double lr = 3e-3;
-  double min_lr = 0.0;                   // linear decay ends here
+  double min_lr = 0.0;  // linear decay ends here
   int64_t warmup_steps = 20;
   double weight_decay = 0.01;
   double beta1 = 0.9;
   double beta2 = 0.95;
   double adam_eps = 1e-8;
-  double clip_grad = 1.0;                // global L2 norm; <= 0 disables
+  double clip_grad = 1.0;  // global L2 norm; <= 0 disables
   uint64_t seed = 1234;
   int64_t log_every = 10;
   std::string out_dir = "runs/default";  // metrics.jsonl, resolved config

@@ -12,8 +12,8 @@
 
 namespace mofe {
 
-constexpr int kExitUsage = 2;   // bad command line / config
-constexpr int kExitFailure = 1; // runtime failure (I/O, communication, numerics)
+constexpr int kExitUsage = 2;    // bad command line / config
+constexpr int kExitFailure = 1;  // runtime failure (I/O, communication, numerics)
 
 class Error : public std::runtime_error {
  public:
@@ -46,15 +46,15 @@ namespace detail {
 
 // MOFE_CHECK_MPI(MPI_Allreduce(...)): throws CommError with the MPI error string and the call site.
 // Communicators are created with MPI_ERRORS_RETURN so failures arrive here instead of aborting.
-#define MOFE_CHECK_MPI(call)                                                   \
-  do {                                                                         \
-    int mofe_mpi_rc_ = (call);                                                 \
-    if (mofe_mpi_rc_ != 0) ::mofe::detail::throw_mpi_error(mofe_mpi_rc_, #call, \
-                                                          __FILE__, __LINE__); \
+#define MOFE_CHECK_MPI(call)                                                    \
+  do {                                                                          \
+    int mofe_mpi_rc_ = (call);                                                  \
+    if (mofe_mpi_rc_ != 0)                                                      \
+      ::mofe::detail::throw_mpi_error(mofe_mpi_rc_, #call, __FILE__, __LINE__); \
   } while (0)
 
 // MOFE_USAGE_CHECK(cond, msg): throws UsageError(msg) unless cond.
-#define MOFE_USAGE_CHECK(cond, msg)                    \
-  do {                                                 \
-    if (!(cond)) throw ::mofe::UsageError(msg);        \
+#define MOFE_USAGE_CHECK(cond, msg)             \
+  do {                                          \
+    if (!(cond)) throw ::mofe::UsageError(msg); \
   } while (0)

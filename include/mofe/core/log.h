@@ -19,9 +19,9 @@ Identity& identity();
 // "[rank r/N step s]" (step omitted when < 0).
 std::string prefix();
 
-void info0(const std::string& msg);       // rank 0 only, stdout
-void info(const std::string& msg);        // every rank, stdout, prefixed
-void warn0(const std::string& msg);       // rank 0 only, stderr, "warning: "
-void error(const std::string& msg);       // every rank, stderr, prefixed
+void info0(const std::string& msg);  // rank 0 only, stdout
+void info(const std::string& msg);   // every rank, stdout, prefixed
+void warn0(const std::string& msg);  // rank 0 only, stderr, "warning: "
+void error(const std::string& msg);  // every rank, stderr, prefixed
 
 }  // namespace mofe::log

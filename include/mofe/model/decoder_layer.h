@@ -17,8 +17,8 @@ namespace mofe::model {
 
 struct LayerOutput {
   torch::Tensor h_BSD;
-  torch::Tensor aux_loss;                      // undefined for a dense layer
-  std::vector<int64_t> global_rows_per_expert; // empty for a dense layer
+  torch::Tensor aux_loss;                       // undefined for a dense layer
+  std::vector<int64_t> global_rows_per_expert;  // empty for a dense layer
 };
 
 class DecoderLayerImpl : public torch::nn::Module {
@@ -29,7 +29,7 @@ class DecoderLayerImpl : public torch::nn::Module {
 
   RMSNorm input_layernorm{nullptr}, post_attention_layernorm{nullptr};
   Attention self_attn{nullptr};
-  MLP mlp{nullptr};                      // dense model
+  MLP mlp{nullptr};                         // dense model
   moe::MoeLayer block_sparse_moe{nullptr};  // MoE model
 };
 TORCH_MODULE(DecoderLayer);

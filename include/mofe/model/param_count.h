@@ -15,8 +15,8 @@ struct ParamCount {
   int64_t total = 0;
   int64_t trainable = 0;
   int64_t frozen = 0;
-  int64_t per_expert = 0;    // one expert FFN of one layer
-  int64_t non_expert = 0;    // everything but the expert FFNs (router included)
+  int64_t per_expert = 0;  // one expert FFN of one layer
+  int64_t non_expert = 0;  // everything but the expert FFNs (router included)
 };
 
 ParamCount count_parameters(const config::ModelConfig& cfg, const config::TrainConfig& train);

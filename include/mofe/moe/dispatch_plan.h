@@ -25,11 +25,11 @@
 namespace mofe::moe {
 
 struct DispatchPlan {
-  torch::Tensor sort_idx_N;       // int64 [N]: routed row (t*K + k) at each sorted position
-  torch::Tensor token_idx_N;      // int64 [N]: token of each sorted row (sort_idx / K)
-  std::vector<int64_t> rows_per_expert;        // [E] rows this rank routes to each expert
-  std::vector<int64_t> send_rows;              // [ep] rows sent to each EP rank
-  std::vector<int64_t> recv_rows;              // [ep] rows received from each EP rank
+  torch::Tensor sort_idx_N;              // int64 [N]: routed row (t*K + k) at each sorted position
+  torch::Tensor token_idx_N;             // int64 [N]: token of each sorted row (sort_idx / K)
+  std::vector<int64_t> rows_per_expert;  // [E] rows this rank routes to each expert
+  std::vector<int64_t> send_rows;        // [ep] rows sent to each EP rank
+  std::vector<int64_t> recv_rows;        // [ep] rows received from each EP rank
   std::vector<int64_t> rows_per_local_expert;  // [e] rows each local expert computes
   torch::Tensor local_order_M;    // int64 [M]: source-major received row at each expert-major slot
   torch::Tensor local_unorder_M;  // inverse of local_order_M

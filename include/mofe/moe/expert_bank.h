@@ -12,7 +12,8 @@
 namespace mofe::moe {
 
 struct ExpertBankOptions {
-  ExpertBankOptions(int64_t hidden, int64_t intermediate) : hidden_(hidden), intermediate_(intermediate) {}
+  ExpertBankOptions(int64_t hidden, int64_t intermediate)
+      : hidden_(hidden), intermediate_(intermediate) {}
   TORCH_ARG(int64_t, hidden);
   TORCH_ARG(int64_t, intermediate);
   /// global id of the first expert held here
@@ -27,7 +28,8 @@ class ExpertBankImpl : public torch::nn::Module {
 
   // x_MD: rows sorted by local expert, rows_per_local_expert[j] rows for expert j (in order).
   // Each expert runs once, on its contiguous slice. Returns y_MD in the same order.
-  torch::Tensor forward(const torch::Tensor& x_MD, const std::vector<int64_t>& rows_per_local_expert);
+  torch::Tensor forward(const torch::Tensor& x_MD,
+                        const std::vector<int64_t>& rows_per_local_expert);
 
   model::MLP expert(int64_t local_index) const { return experts_[local_index]; }
   int64_t first_expert() const { return options.first_expert(); }

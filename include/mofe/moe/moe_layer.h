@@ -23,7 +23,7 @@ namespace mofe::moe {
 
 struct MoeOutput {
   torch::Tensor y_TD;
-  torch::Tensor aux_loss;                 // this rank's share of the load-balancing loss
+  torch::Tensor aux_loss;                       // this rank's share of the load-balancing loss
   std::vector<int64_t> global_rows_per_expert;  // [E] over all ranks (for logging)
 };
 

@@ -9,7 +9,8 @@
 namespace mofe::moe {
 
 struct TopKRouterOptions {
-  TopKRouterOptions(int64_t hidden, int64_t num_experts) : hidden_(hidden), num_experts_(num_experts) {}
+  TopKRouterOptions(int64_t hidden, int64_t num_experts)
+      : hidden_(hidden), num_experts_(num_experts) {}
   TORCH_ARG(int64_t, hidden);
   TORCH_ARG(int64_t, num_experts);
   /// experts chosen per token

@@ -9,13 +9,13 @@
 namespace mofe::train {
 
 struct StepStats {
-  int64_t step = 0;            // 1-based count of optimizer steps done
-  double loss = 0;             // mean LM loss over the global batch (all ranks, micro-steps)
-  double aux_loss = 0;         // load-balancing loss (global, mean over MoE layers)
+  int64_t step = 0;     // 1-based count of optimizer steps done
+  double loss = 0;      // mean LM loss over the global batch (all ranks, micro-steps)
+  double aux_loss = 0;  // load-balancing loss (global, mean over MoE layers)
   double lr = 0;
-  double grad_norm = 0;        // before clipping
+  double grad_norm = 0;  // before clipping
   double step_time_s = 0;
-  int64_t tokens = 0;          // loss tokens in the global batch
+  int64_t tokens = 0;                                 // loss tokens in the global batch
   std::vector<std::vector<int64_t>> rows_per_expert;  // [layer][E], global, summed over micro-steps
 };
 

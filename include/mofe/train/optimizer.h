@@ -29,7 +29,7 @@ class AdamW {
     std::vector<torch::Tensor> params;
     double weight_decay = 0;
   };
-  struct State {                 // per parameter, created on its first update
+  struct State {  // per parameter, created on its first update
     torch::Tensor exp_avg, exp_avg_sq;
   };
 
@@ -42,7 +42,7 @@ class AdamW {
   void zero_grad();
 
   int64_t steps_taken() const { return step_; }
-  int64_t state_count() const;   // parameters holding optimizer state
+  int64_t state_count() const;  // parameters holding optimizer state
   const std::vector<Group>& groups() const { return groups_; }
   std::vector<std::vector<State>>& state() { return state_; }  // [group][param]
 
