@@ -18,9 +18,11 @@ namespace {
 const char* kUsage =
     "usage: mofe <command> [options]\n"
     "commands:\n"
-    "  train   train a Mixture-of-Frozen-Experts model (mofe train --help)\n"
-    "  bench   measure step time, memory, communication share and MFU (mofe bench --help)\n"
-    "planned: preprocess, merge, import, export, eval, inspect\n";
+    "  train       train a Mixture-of-Frozen-Experts model (mofe train --help)\n"
+    "  bench       measure step time, memory, communication share and MFU (mofe bench --help)\n"
+    "  preprocess  dataset files -> tokenized HDF5 shards (mofe preprocess --help)\n"
+    "  inspect     counts, attributes and a decoded sample of a dataset directory\n"
+    "planned: merge, import, export, eval\n";
 
 }  // namespace
 
@@ -33,7 +35,10 @@ int main(int argc, char** argv) {
     return argc < 2 ? mofe::kExitUsage : 0;
   }
   const std::map<std::string, int (*)(const mofe::cli::Args&, mofe::dist::MpiEnv&)> commands = {
-      {"train", mofe::cli::run_train}, {"bench", mofe::cli::run_bench}};
+      {"train", mofe::cli::run_train},
+      {"bench", mofe::cli::run_bench},
+      {"preprocess", mofe::cli::run_preprocess},
+      {"inspect", mofe::cli::run_inspect}};
   auto it = commands.find(argv[1]);
   if (it == commands.end()) {
     if (env.world_rank() == 0)

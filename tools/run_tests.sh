@@ -9,6 +9,8 @@ bash tools/setup.sh
 # Open MPI refuses root without these; harmless otherwise.
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 export CCACHE_DIR=${CCACHE_DIR:-$HOME/.cache/mofe-ccache} CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-2G}
+# Paths relative to the checkout, so a fresh clone elsewhere still hits the cache.
+export CCACHE_BASEDIR=$PWD CCACHE_NOHASHDIR=1
 jobs=$(nproc)
 
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DMOFE_WERROR=ON

@@ -147,12 +147,14 @@ ParsedRun parse_run_config(const std::vector<std::string>& args) {
       "JSON-lines metrics (default OUT_DIR/metrics.jsonl)");
 
   po::options_description data("Data");
-  data.add_options()("data", po::value(&c.data.source)->default_value(c.data.source),
-                     "data source: synthetic")("data-seed",
-                                               po::value(&c.data.seed)->default_value(c.data.seed),
-                                               "seed of the synthetic language")(
-      "data-branching", po::value(&c.data.branching)->default_value(c.data.branching),
-      "successors per token in the synthetic language");
+  // clang-format off
+  data.add_options()
+      ("data", po::value(&c.data.source)->default_value(c.data.source), "dataset directory from mofe preprocess, or synthetic")
+      ("tokenizer", po::value(&c.data.tokenizer), "the model's tokenizer.model: training refuses data made with another")
+      ("prefetch", po::value(&c.data.prefetch)->default_value(c.data.prefetch), "micro-batches the loader thread reads ahead")
+      ("data-seed", po::value(&c.data.seed)->default_value(c.data.seed), "seed of the synthetic language")
+      ("data-branching", po::value(&c.data.branching)->default_value(c.data.branching), "successors per token in the synthetic language");
+  // clang-format on
 
   po::options_description runtime("Runtime");
   runtime.add_options()("device", po::value(&c.runtime.device)->default_value(c.runtime.device),

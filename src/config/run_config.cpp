@@ -40,7 +40,10 @@ nlohmann::json RunConfig::to_json() const {
                 {"seed", train.seed},
                 {"log_every", train.log_every},
                 {"out_dir", train.out_dir}};
-  j["data"] = {{"source", data.source}, {"seed", data.seed}, {"branching", data.branching}};
+  j["data"] = {{"source", data.source},
+               {"tokenizer", data.tokenizer},
+               {"seed", data.seed},
+               {"branching", data.branching}};
   j["runtime"] = {{"device", runtime.device},
                   {"dtype", runtime.dtype},
                   {"threads", runtime.threads},

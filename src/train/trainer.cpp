@@ -3,13 +3,17 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "mofe/core/device.h"
 #include "mofe/core/error.h"
 #include "mofe/core/log.h"
+#include "mofe/data/dataset.h"
+#include "mofe/data/loader.h"
 #include "mofe/data/synthetic.h"
+#include "mofe/data/tokenizer.h"
 #include "mofe/model/lm_loss.h"
 #include "mofe/model/param_count.h"
 #include "mofe/train/grad_clip.h"
@@ -85,8 +89,8 @@ StepStats Trainer::train_step(const std::vector<data::Batch>& micro_batches, int
   s.lr = learning_rate(cfg_.train, step);
   optimizer_->set_lr(s.lr);
   optimizer_->step();
-  std::vector<int64_t> tokens{0};
-  for (const auto& b : micro_batches) tokens[0] += b.loss_tokens;
+  std::vector<int64_t> tokens{0};  // tokens processed (padding included) over all ranks
+  for (const auto& b : micro_batches) tokens[0] += b.input_ids_BS.numel();
   backend_.all_reduce_host(tokens, groups_.world);
   s.tokens = tokens[0];
   core::synchronize(device_);  // so the step time includes queued device work
@@ -104,22 +108,49 @@ StepStats Trainer::run() {
   groups_.world.barrier();
   MetricsLogger logger(groups_.world.rank() == 0, t.metrics_file, t.steps);
 
-  data::SyntheticLanguage language(cfg_.model.vocab_size, cfg_.data.branching, cfg_.data.seed);
-  log::info0("data: synthetic Markov language, vocab " + std::to_string(cfg_.model.vocab_size) +
-             ", " + std::to_string(cfg_.data.branching) + " successors per token, loss floor ~" +
-             std::to_string(language.entropy_nats()) + " nats");
   const int64_t world = groups_.world.size(), rank = groups_.world.rank();
+  // The batches of step s on this rank: from the dataset's loader or the synthetic language.
+  std::function<std::vector<data::Batch>(int64_t)> next_batches;
+  std::unique_ptr<data::TokenDataset> dataset;
+  std::unique_ptr<data::Loader> loader;
+  std::unique_ptr<data::SyntheticLanguage> language;
+  if (cfg_.data.source == "synthetic") {
+    language = std::make_unique<data::SyntheticLanguage>(cfg_.model.vocab_size, cfg_.data.branching,
+                                                         cfg_.data.seed);
+    log::info0("data: synthetic Markov language, vocab " + std::to_string(cfg_.model.vocab_size) +
+               ", " + std::to_string(cfg_.data.branching) + " successors per token, loss floor ~" +
+               std::to_string(language->entropy_nats()) + " nats");
+    next_batches = [&](int64_t step) {
+      // Global sample index: step s, micro-step m, rank r reads a contiguous slice of the
+      // global batch, so the samples of a step do not depend on the layout.
+      std::vector<data::Batch> micro;
+      for (int64_t m = 0; m < t.grad_accum; ++m) {
+        const int64_t first = ((step * t.grad_accum + m) * world + rank) * t.micro_batch;
+        micro.push_back(language->batch(first, t.micro_batch, t.seq_len));
+      }
+      return micro;
+    };
+  } else {
+    const std::string expected =
+        cfg_.data.tokenizer.empty() ? "" : data::file_checksum(cfg_.data.tokenizer);
+    dataset = std::make_unique<data::TokenDataset>(cfg_.data.source, "train", expected);
+    const auto& m = dataset->manifest();
+    if (m.vocab_size > cfg_.model.vocab_size)
+      throw UsageError("dataset '" + cfg_.data.source + "' has vocabulary " +
+                       std::to_string(m.vocab_size) + " > model vocab_size " +
+                       std::to_string(cfg_.model.vocab_size));
+    data::LoaderOptions lo{t.micro_batch, t.seq_len, t.grad_accum, int(rank), int(world),
+                           t.seed,        m.pad_id,  cfg_.data.prefetch};
+    loader = std::make_unique<data::Loader>(*dataset, lo, 0);
+    log::info0("data: " + cfg_.data.source + ", " + std::to_string(dataset->size()) +
+               " training samples, tokenizer " + m.tokenizer_checksum);
+    next_batches = [&](int64_t) { return loader->next_step(); };
+  }
+
   StepStats last;
   for (int64_t step = 0; step < t.steps; ++step) {
     log::identity().step = step;
-    // Global sample index: step s, micro-step m, rank r reads a contiguous slice of the
-    // global batch, so the samples of a step do not depend on the layout.
-    std::vector<data::Batch> micro;
-    for (int64_t m = 0; m < t.grad_accum; ++m) {
-      const int64_t first = ((step * t.grad_accum + m) * world + rank) * t.micro_batch;
-      micro.push_back(language.batch(first, t.micro_batch, t.seq_len));
-    }
-    last = train_step(micro, step);
+    last = train_step(next_batches(step), step);
     const bool print = (step == 0) || ((step + 1) % t.log_every == 0) || (step + 1 == t.steps);
     logger.log(last, print);
   }

@@ -7,9 +7,11 @@
 namespace mofe::config {
 
 struct DataConfig {
-  // "synthetic": an in-memory Markov language with a fixed sparse transition table, learnable
-  // by a tiny model (the HDF5 pipeline replaces it once preprocessing lands).
+  // A dataset directory made by `mofe preprocess` (manifest.json + HDF5 shards), or
+  // "synthetic": an in-memory Markov language with a fixed sparse transition table.
   std::string source = "synthetic";
+  std::string tokenizer;      // the model's tokenizer.model: the data must have been made with it
+  int prefetch = 4;           // micro-batches the loader reads ahead
   uint64_t seed = 42;     // seed of the synthetic language (its transition table)
   int64_t branching = 4;  // successors per token in the synthetic language
 

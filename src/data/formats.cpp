@@ -1,0 +1,360 @@
+#include "mofe/data/formats.h"
+
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "mofe/core/error.h"
+
+namespace mofe::data {
+
+namespace {
+
+using json = nlohmann::json;
+
+// A record that cannot become an example: carries the reason key.
+struct Reject {
+  std::string reason, message;
+};
+
+std::string read_all(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw IoError("cannot open '" + path + "'");
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string basename(const std::string& path) {
+  const auto slash = path.find_last_of('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+const json& field(const json& j, const char* key) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) throw Reject{reason::kMissingField, std::string("missing field '") + key + "'"};
+  return *it;
+}
+
+std::string text_field(const json& j, const char* key) {
+  const json& v = field(j, key);
+  if (!v.is_string()) throw Reject{reason::kMissingField, std::string("field '") + key + "' is not a string"};
+  return v.get<std::string>();
+}
+
+int64_t int_field(const json& j, const char* key) {
+  const json& v = field(j, key);
+  if (!v.is_number_integer()) throw Reject{reason::kMissingField, std::string("field '") + key + "' is not an integer"};
+  return v.get<int64_t>();
+}
+
+Example mcq_example(McqTemplate t, McqDoc doc) {
+  if (strip(doc.question).empty()) throw Reject{reason::kEmptyQuestion, "empty question"};
+  if (doc.answer < 0 || doc.answer >= int(doc.choices.size()))
+    throw Reject{reason::kAnswerOutOfRange, "answer index " + std::to_string(doc.answer) +
+                                                " out of range [0, " + std::to_string(doc.choices.size()) + ")"};
+  return Example{render_description(t, doc) + render_question(t, doc), render_target(doc), ""};
+}
+
+const std::vector<std::string> kLetters = {"A", "B", "C", "D"};
+
+Example mmlu_json(const json& j) {
+  McqDoc d;
+  d.subject = text_field(j, "subject");
+  d.question = text_field(j, "question");
+  const json& c = field(j, "choices");
+  if (!c.is_array() || c.size() != 4) throw Reject{reason::kMissingField, "'choices' must be a list of 4 strings"};
+  for (const auto& x : c) d.options.push_back(x.is_string() ? x.get<std::string>() : x.dump());
+  d.choices = kLetters;
+  d.answer = static_cast<int>(int_field(j, "answer"));
+  return mcq_example(McqTemplate::kMmlu, d);
+}
+
+Example medmcqa(const json& j, int cop_base) {
+  McqDoc d;
+  d.question = text_field(j, "question");
+  for (const char* k : {"opa", "opb", "opc", "opd"}) d.options.push_back(text_field(j, k));
+  d.choices = kLetters;
+  d.answer = static_cast<int>(int_field(j, "cop") - cop_base);
+  return mcq_example(McqTemplate::kMedmcqa, d);
+}
+
+Example pubmedqa(const json& j) {
+  McqDoc d;
+  d.question = text_field(j, "QUESTION");
+  const json& ctx = field(j, "CONTEXTS");
+  if (!ctx.is_array()) throw Reject{reason::kMissingField, "'CONTEXTS' must be a list"};
+  for (const auto& x : ctx) d.contexts.push_back(x.get<std::string>());
+  d.choices = {"yes", "no", "maybe"};
+  const std::string decision = text_field(j, "final_decision");
+  d.answer = decision == "yes" ? 0 : decision == "no" ? 1 : decision == "maybe" ? 2 : -1;
+  if (d.answer < 0) throw Reject{reason::kAnswerOutOfRange, "final_decision '" + decision + "' is not yes/no/maybe"};
+  return mcq_example(McqTemplate::kPubmedqa, d);
+}
+
+Example from_json(Format f, const json& j, int cop_base) {
+  if (!j.is_object()) throw Reject{reason::kBadJson, "record is not a JSON object"};
+  switch (f) {
+    case Format::kMmlu: return mmlu_json(j);
+    case Format::kMedmcqa: return medmcqa(j, cop_base);
+    case Format::kPubmedqa: return pubmedqa(j);
+    case Format::kSujetFinance: {
+      const std::string inputs = text_field(j, "inputs"), answer = text_field(j, "answer");
+      if (strip(inputs).empty()) throw Reject{reason::kEmptyQuestion, "empty 'inputs'"};
+      return Example{strip(inputs) + "\nAnswer:", " " + strip(answer), ""};
+    }
+    case Format::kAlpaca: {
+      const std::string instruction = text_field(j, "instruction"), output = text_field(j, "output");
+      std::string input = j.contains("input") && j["input"].is_string() ? j["input"].get<std::string>() : "";
+      if (strip(instruction).empty()) throw Reject{reason::kEmptyQuestion, "empty 'instruction'"};
+      std::string prompt = "### Instruction:\n" + instruction + "\n\n";
+      if (!strip(input).empty()) prompt += "### Input:\n" + input + "\n\n";
+      return Example{prompt + "### Response:\n", output, ""};
+    }
+    case Format::kPromptResponse: {
+      const std::string prompt = text_field(j, "prompt");
+      if (strip(prompt).empty()) throw Reject{reason::kEmptyQuestion, "empty 'prompt'"};
+      return Example{prompt, text_field(j, "response"), ""};
+    }
+    case Format::kText: return Example{"", text_field(j, "text"), ""};
+  }
+  throw Reject{reason::kBadJson, "unsupported format"};
+}
+
+// Calls fn(line_number, line) for each non-empty line.
+template <typename Fn>
+void for_each_line(const std::string& text, Fn fn) {
+  size_t start = 0;
+  int64_t line = 0;
+  while (start <= text.size()) {
+    size_t end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    ++line;
+    std::string s = text.substr(start, end - start);
+    if (!s.empty() && s.back() == '\r') s.pop_back();
+    if (!strip(s).empty()) fn(line, s);
+    start = end + 1;
+  }
+}
+
+Reject classify_json_error(const json::exception& e) {
+  const std::string what = e.what();
+  if (what.find("UTF-8") != std::string::npos || what.find("utf-8") != std::string::npos)
+    return Reject{reason::kInvalidUtf8, "invalid UTF-8"};
+  return Reject{reason::kBadJson, "bad JSON: " + what};
+}
+
+int detect_cop_base(const std::string& text, const std::string& path, const ReadCallbacks& cb) {
+  bool zero = false, four = false;
+  for_each_line(text, [&](int64_t, const std::string& s) {
+    try {
+      auto j = json::parse(s);
+      if (j.is_object() && j.contains("cop") && j["cop"].is_number_integer()) {
+        zero |= j["cop"].get<int64_t>() == 0;
+        four |= j["cop"].get<int64_t>() == 4;
+      }
+    } catch (const json::exception&) {
+    }
+  });
+  if (zero && four)
+    throw UsageError("'" + path + "': MedMCQA 'cop' has both 0 and 4: pass --medmcqa-cop 0 or 1");
+  const int base = four ? 1 : 0;
+  if (cb.note)
+    cb.note("'" + path + "': MedMCQA 'cop' read as " + (base ? "1-based (original release)" : "0-based (Hugging Face copy)") +
+            (zero || four ? "" : " (no 0 or 4 seen: assumed)"));
+  return base;
+}
+
+}  // namespace
+
+bool valid_utf8(const std::string& s) {
+  const size_t n = s.size();
+  for (size_t i = 0; i < n;) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    const int extra = c < 0x80 ? 0 : (c >> 5) == 0x6 ? 1 : (c >> 4) == 0xE ? 2 : (c >> 3) == 0x1E ? 3 : -1;
+    if (extra < 0 || i + extra > n - 1) return false;  // bad lead byte or cut-off sequence
+    for (int k = 1; k <= extra; ++k)
+      if ((static_cast<unsigned char>(s[i + k]) >> 6) != 0x2) return false;
+    i += extra + 1;
+  }
+  return true;
+}
+
+std::vector<std::vector<std::string>> parse_csv(const std::string& text) {
+  // RFC 4180: fields separated by commas, optionally quoted; "" inside quotes is a quote;
+  // quoted fields may hold commas and newlines. (Twenty lines do not justify a dependency.)
+  std::vector<std::vector<std::string>> rows;
+  std::vector<std::string> row;
+  std::string field;
+  bool quoted = false, any = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (quoted) {
+      if (c == '"' && i + 1 < text.size() && text[i + 1] == '"') field += '"', ++i;
+      else if (c == '"') quoted = false;
+      else field += c;
+    } else if (c == '"') {
+      quoted = any = true;
+    } else if (c == ',') {
+      row.push_back(std::move(field)), field.clear(), any = true;
+    } else if (c == '\n' || c == '\r') {
+      if (c == '\r' && i + 1 < text.size() && text[i + 1] == '\n') ++i;
+      if (any || !field.empty()) row.push_back(std::move(field)), rows.push_back(std::move(row));
+      field.clear(), row.clear(), any = false;
+    } else {
+      field += c, any = true;
+    }
+  }
+  if (any || !field.empty()) row.push_back(std::move(field)), rows.push_back(std::move(row));
+  return rows;
+}
+
+Format parse_format(const std::string& name) {
+  static const std::map<std::string, Format> names = {
+      {"mmlu", Format::kMmlu},       {"medmcqa", Format::kMedmcqa},
+      {"pubmedqa", Format::kPubmedqa}, {"sujet-finance", Format::kSujetFinance},
+      {"alpaca", Format::kAlpaca},   {"prompt-response", Format::kPromptResponse},
+      {"text", Format::kText}};
+  auto it = names.find(name);
+  if (it == names.end())
+    throw UsageError("--format: unknown format '" + name +
+                     "' (mmlu, medmcqa, pubmedqa, sujet-finance, alpaca, prompt-response, text)");
+  return it->second;
+}
+
+std::string to_string(Format f) {
+  switch (f) {
+    case Format::kMmlu: return "mmlu";
+    case Format::kMedmcqa: return "medmcqa";
+    case Format::kPubmedqa: return "pubmedqa";
+    case Format::kSujetFinance: return "sujet-finance";
+    case Format::kAlpaca: return "alpaca";
+    case Format::kPromptResponse: return "prompt-response";
+    case Format::kText: return "text";
+  }
+  return "?";
+}
+
+Format detect_format(const std::string& path) {
+  const std::string name = basename(path);
+  auto ends = [&](const std::string& s) { return name.size() >= s.size() && name.compare(name.size() - s.size(), s.size(), s) == 0; };
+  if (ends(".csv")) return Format::kMmlu;
+  if (ends(".txt")) return Format::kText;
+  if (name == "ori_pqal.json") return Format::kPubmedqa;
+  std::ifstream in(path);
+  if (!in) throw IoError("cannot open '" + path + "'");
+  std::string line;
+  while (std::getline(in, line) && strip(line).empty()) {
+  }
+  json j;
+  try {
+    j = json::parse(line);
+  } catch (const json::exception&) {
+    throw UsageError("'" + path + "': cannot detect the format (first line is not JSON): pass --format");
+  }
+  auto has = [&](const char* k) { return j.is_object() && j.contains(k); };
+  if (has("choices") && has("subject")) return Format::kMmlu;
+  if (has("opa") && has("cop")) return Format::kMedmcqa;
+  if (has("QUESTION") && has("final_decision")) return Format::kPubmedqa;
+  if (has("inputs") && has("answer")) return Format::kSujetFinance;
+  if (has("instruction") && has("output")) return Format::kAlpaca;
+  if (has("prompt") && has("response")) return Format::kPromptResponse;
+  if (has("text")) return Format::kText;
+  throw UsageError("'" + path + "': cannot detect the format from its keys: pass --format");
+}
+
+void read_file(const std::string& path, Format format, const ReadOptions& options,
+               const ReadCallbacks& cb) {
+  const std::string text = read_all(path);
+  const std::string name = basename(path);
+  auto emit = [&](int64_t line, const std::function<Example()>& make) {
+    const std::string origin = path + ":" + std::to_string(line);
+    try {
+      Example ex = make();
+      ex.origin = origin;
+      cb.example(std::move(ex));
+    } catch (const Reject& r) {
+      cb.bad(BadRecord{origin, r.reason, r.message});
+    } catch (const json::exception& e) {
+      Reject r = classify_json_error(e);
+      cb.bad(BadRecord{origin, r.reason, r.message});
+    }
+  };
+
+  if (format == Format::kMmlu && name.size() > 4 && name.substr(name.size() - 4) == ".csv") {
+    // "<subject>_<split>.csv", e.g. college_medicine_test.csv
+    const auto us = name.rfind('_');
+    const std::string subject = name.substr(0, us == std::string::npos ? name.size() - 4 : us);
+    if (!valid_utf8(text)) {
+      cb.bad(BadRecord{path + ":1", reason::kInvalidUtf8, "file is not valid UTF-8"});
+      return;
+    }
+    int64_t line = 0;
+    for (const auto& row : parse_csv(text)) {
+      ++line;
+      emit(line, [&] {
+        if (row.size() != 6)
+          throw Reject{reason::kMissingField, "expected 6 CSV fields (question,A,B,C,D,answer), got " + std::to_string(row.size())};
+        McqDoc d;
+        d.subject = subject;
+        d.question = row[0];
+        d.options = {row[1], row[2], row[3], row[4]};
+        d.choices = kLetters;
+        const std::string a = strip(row[5]);
+        d.answer = a.size() == 1 && a[0] >= 'A' && a[0] <= 'Z' ? a[0] - 'A' : -1;
+        return mcq_example(McqTemplate::kMmlu, d);
+      });
+    }
+    return;
+  }
+  if (format == Format::kText && !(name.size() > 6 && name.substr(name.size() - 6) == ".jsonl")) {
+    if (!valid_utf8(text)) {
+      cb.bad(BadRecord{path + ":1", reason::kInvalidUtf8, "file is not valid UTF-8"});
+      return;
+    }
+    // Plain text: documents separated by blank lines.
+    std::string doc;
+    int64_t first = 1, line = 0;
+    std::istringstream in(text);
+    std::string s;
+    while (std::getline(in, s)) {
+      ++line;
+      if (strip(s).empty()) {
+        if (!doc.empty()) emit(first, [&] { return Example{"", doc, ""}; });
+        doc.clear();
+        first = line + 1;
+      } else {
+        doc += (doc.empty() ? "" : "\n") + s;
+      }
+    }
+    if (!doc.empty()) emit(first, [&] { return Example{"", doc, ""}; });
+    return;
+  }
+  if (format == Format::kPubmedqa) {
+    // ori_pqal.json is one object keyed by PubMed id; JSON lines fail to parse as one value.
+    json all;
+    bool keyed = false;
+    try {
+      all = json::parse(text);
+      keyed = all.is_object() && !all.contains("QUESTION");
+    } catch (const json::exception&) {
+    }
+    if (keyed) {
+      int64_t i = 0;
+      for (auto it = all.begin(); it != all.end(); ++it)
+        emit(++i, [&] { return pubmedqa(it.value()); });
+      return;
+    }
+  }
+  int cop_base = 0;
+  if (format == Format::kMedmcqa) {
+    if (options.medmcqa_cop == "auto") cop_base = detect_cop_base(text, path, cb);
+    else cop_base = options.medmcqa_cop == "1" ? 1 : 0;
+  }
+  for_each_line(text, [&](int64_t line, const std::string& s) {
+    emit(line, [&] { return from_json(format, json::parse(s), cop_base); });
+  });
+}
+
+}  // namespace mofe::data

@@ -1,0 +1,95 @@
+#include "mofe/data/manifest.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "mofe/core/error.h"
+
+namespace mofe::data {
+
+using json = nlohmann::json;
+
+namespace {
+json to_json(const ShardEntry& s) {
+  return {{"split", s.split}, {"file", s.file}, {"samples", s.samples}, {"tokens", s.tokens}};
+}
+ShardEntry entry_from(const json& j) {
+  return ShardEntry{j.at("split"), j.at("file"), j.at("samples"), j.at("tokens")};
+}
+void sort_entries(std::vector<ShardEntry>& v) {
+  std::sort(v.begin(), v.end(), [](const auto& a, const auto& b) {
+    return std::tie(a.split, a.file) < std::tie(b.split, b.file);
+  });
+}
+}  // namespace
+
+std::vector<ShardEntry> Manifest::split(const std::string& name) const {
+  std::vector<ShardEntry> out;
+  for (const auto& s : shards)
+    if (s.split == name) out.push_back(s);
+  return out;
+}
+
+void Manifest::write(const std::string& dir) const {
+  json j;
+  j["format"] = "mofe-dataset";
+  j["version"] = 1;
+  j["tokenizer"] = {{"path", tokenizer_path}, {"checksum", tokenizer_checksum}, {"vocab_size", vocab_size},
+                    {"bos_id", bos_id},       {"eos_id", eos_id},               {"pad_id", pad_id}};
+  j["shards"] = json::array();
+  for (const auto& s : shards) j["shards"].push_back(to_json(s));
+  j["sources"] = json::parse(sources_json.empty() ? "[]" : sources_json);
+  j["summary"] = summary;
+  const std::string path = dir + "/manifest.json", tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp);
+    out << j.dump(2) << "\n";
+    out.flush();
+    if (!out) throw IoError("cannot write '" + tmp + "'");
+  }
+  std::filesystem::rename(tmp, path);
+}
+
+Manifest Manifest::read(const std::string& dir) {
+  const std::string path = dir + "/manifest.json";
+  std::ifstream in(path);
+  if (!in) throw IoError("'" + dir + "' is not a mofe dataset: no manifest.json (run mofe preprocess)");
+  Manifest m;
+  try {
+    json j = json::parse(in);
+    if (j.at("format") != "mofe-dataset") throw IoError("'" + path + "' is not a mofe dataset manifest");
+    const auto& t = j.at("tokenizer");
+    m.tokenizer_path = t.at("path"), m.tokenizer_checksum = t.at("checksum");
+    m.vocab_size = t.at("vocab_size"), m.bos_id = t.at("bos_id"), m.eos_id = t.at("eos_id");
+    m.pad_id = t.at("pad_id");
+    for (const auto& s : j.at("shards")) m.shards.push_back(entry_from(s));
+    m.sources_json = j.at("sources").dump();
+    m.summary = j.value("summary", "");
+  } catch (const json::exception& e) {
+    throw IoError("'" + path + "': invalid manifest: " + e.what());
+  }
+  sort_entries(m.shards);
+  return m;
+}
+
+std::vector<ShardEntry> gather_shards(const std::vector<ShardEntry>& mine, const dist::Communicator& world) {
+  json j = json::array();
+  for (const auto& s : mine) j.push_back(to_json(s));
+  const std::string text = j.dump();
+  int len = static_cast<int>(text.size());
+  std::vector<int> lens(world.size());
+  MOFE_CHECK_MPI(MPI_Allgather(&len, 1, MPI_INT, lens.data(), 1, MPI_INT, world.raw()));
+  std::vector<int> displs(world.size(), 0);
+  for (int r = 1; r < world.size(); ++r) displs[r] = displs[r - 1] + lens[r - 1];
+  std::string all(displs.back() + lens.back(), '\0');
+  MOFE_CHECK_MPI(MPI_Allgatherv(text.data(), len, MPI_CHAR, all.data(), lens.data(), displs.data(), MPI_CHAR, world.raw()));
+  std::vector<ShardEntry> out;
+  for (int r = 0; r < world.size(); ++r)
+    for (const auto& s : json::parse(all.substr(displs[r], lens[r]))) out.push_back(entry_from(s));
+  sort_entries(out);
+  return out;
+}
+
+}  // namespace mofe::data

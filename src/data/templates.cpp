@@ -1,0 +1,58 @@
+#include "mofe/data/templates.h"
+
+#include <algorithm>
+
+namespace mofe::data {
+
+std::string strip(const std::string& s) {
+  const char* ws = " \t\n\r\f\v";
+  const auto b = s.find_first_not_of(ws);
+  if (b == std::string::npos) return "";
+  return s.substr(b, s.find_last_not_of(ws) - b + 1);
+}
+
+namespace {
+std::string lettered(const std::vector<std::string>& options) {
+  std::string out;
+  for (size_t i = 0; i < options.size(); ++i)
+    out += std::string(1, char('A' + i)) + ". " + options[i] + "\n";
+  return out;
+}
+}  // namespace
+
+std::string render_description(McqTemplate t, const McqDoc& doc) {
+  if (t != McqTemplate::kMmlu) return "";
+  std::string subject = doc.subject;
+  std::replace(subject.begin(), subject.end(), '_', ' ');
+  return "The following are multiple choice questions (with answers) about " + subject + ".\n\n";
+}
+
+std::string render_question(McqTemplate t, const McqDoc& doc) {
+  switch (t) {
+    case McqTemplate::kMmlu:
+      return strip(doc.question) + "\n" + lettered(doc.options) + "Answer:";
+    case McqTemplate::kMedmcqa:
+      return "Question: " + doc.question + "\nChoices:\n" + lettered(doc.options) + "Answer:";
+    case McqTemplate::kPubmedqa: {
+      std::string abstract;
+      for (size_t i = 0; i < doc.contexts.size(); ++i) abstract += (i ? "\n" : "") + doc.contexts[i];
+      return "Abstract: " + abstract + "\nQuestion: " + doc.question + "\nAnswer:";
+    }
+    case McqTemplate::kSujetFinance:
+      // mofe's own: the record's instruction, then the allowed labels, then the answer.
+      return doc.question + "\nOptions: " +
+             [&] {
+               std::string s;
+               for (size_t i = 0; i < doc.choices.size(); ++i) s += (i ? ", " : "") + doc.choices[i];
+               return s;
+             }() +
+             "\nAnswer:";
+    case McqTemplate::kGeneric:
+      return "Question: " + strip(doc.question) + "\n" + lettered(doc.options) + "Answer:";
+  }
+  return "";
+}
+
+std::string render_target(const McqDoc& doc) { return " " + doc.choices.at(doc.answer); }
+
+}  // namespace mofe::data
