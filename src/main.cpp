@@ -56,5 +56,8 @@ int main(int argc, char** argv) {
   } catch (...) {
     mofe::log::error("unknown exception");
   }
+  // Alone there is no peer to release: finish cleanly. With peers, MPI_Abort brings down
+  // every rank, wherever it is waiting.
+  if (env.world_size() == 1) return mofe::kExitFailure;
   mofe::dist::MpiEnv::abort(mofe::kExitFailure);
 }

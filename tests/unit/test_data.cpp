@@ -24,8 +24,14 @@ namespace {
 
 const std::string kTokenizer = std::string(MOFE_SOURCE_DIR) + "/data/tokenizer.model";
 
+// A directory per test, so tests running in parallel (ctest -j) never share files.
+std::string test_dir() {
+  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+  return ::testing::TempDir() + "mofe_data_test/" + info->test_suite_name() + "." + info->name() + "/";
+}
+
 std::string temp_file(const std::string& name, const std::string& text) {
-  const std::string dir = ::testing::TempDir() + "mofe_data_test/";
+  const std::string dir = test_dir();
   fs::create_directories(dir);
   std::ofstream(dir + name, std::ios::binary) << text;
   return dir + name;
@@ -46,7 +52,7 @@ Read read(const std::string& path, Format f, ReadOptions o = {}) {
 }
 
 std::string dataset_dir(const std::string& name) {
-  const std::string dir = ::testing::TempDir() + "mofe_ds_" + name;
+  const std::string dir = test_dir() + "ds_" + name;
   fs::remove_all(dir);
   return dir;
 }
@@ -118,7 +124,7 @@ TEST(Formats, InstructionAndTextFormats) {
   ASSERT_EQ(text.ok.size(), 2u);
   EXPECT_EQ(text.ok[0].response, "first doc\nline two");
   EXPECT_EQ(text.ok[0].prompt, "");
-  EXPECT_EQ(text.ok[1].origin, ::testing::TempDir() + "mofe_data_test/t.txt:5");
+  EXPECT_EQ(text.ok[1].origin, test_dir() + "t.txt:5");
 }
 
 TEST(Formats, BadRecordsAreReportedWithLineAndReason) {
