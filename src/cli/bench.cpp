@@ -18,6 +18,8 @@
 #include "mofe/core/device.h"
 #include "mofe/core/error.h"
 #include "mofe/core/log.h"
+#include "mofe/data/dataset.h"
+#include "mofe/data/loader.h"
 #include "mofe/data/synthetic.h"
 #include "mofe/dist/backend.h"
 #include "mofe/dist/process_groups.h"
@@ -32,7 +34,7 @@ namespace {
 
 struct BenchOptions {
   std::string preset = "tiny", experts = "2,4,8", modes = "mofe,full", json_file, comm = "mpi",
-              device = "cpu";
+              device = "cpu", data_dir;
   int64_t steps = 3, warmup = 1;
   int threads = 0, ep_size = 0;
 };
@@ -88,7 +90,8 @@ int run_bench(const Args& args, dist::MpiEnv& env) {
       "expert-parallel size (0: world size)")("comm", po::value(&o.comm)->default_value(o.comm),
                                               "mpi | nccl")(
       "device", po::value(&o.device)->default_value(o.device), "cpu | cuda | auto")(
-      "json", po::value(&o.json_file), "also write the JSON report to FILE");
+      "json", po::value(&o.json_file), "also write the JSON report to FILE")(
+      "data", po::value(&o.data_dir), "also time the loader on this dataset against training");
 
   std::vector<config::RunConfig> runs;
   torch::Device device(torch::kCPU);
@@ -212,11 +215,36 @@ int run_bench(const Args& args, dist::MpiEnv& env) {
                           {"memory_ratio_mofe_over_full",
                            double(a["peak_rss_mb_per_rank"]) / double(b["peak_rss_mb_per_rank"])}});
       }
+  // Loader throughput (one thread, no prefetch) against what the fastest training run consumes.
+  nlohmann::json loader_report;
+  if (!o.data_dir.empty()) {
+    const auto& cfg = runs.front();
+    data::TokenDataset ds(o.data_dir, "train", "");
+    data::LoaderOptions lo{cfg.train.micro_batch, cfg.train.seq_len, 1, world.rank(), world.size(),
+                           1, ds.manifest().pad_id, 0, false};
+    data::Loader loader(ds, lo);
+    const int64_t n = 200;
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int64_t i = 0; i < n; ++i) loader.make_batch(i, 0);
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const double loader_tps = double(n * cfg.train.micro_batch * cfg.train.seq_len) / s;
+    double train_tps = 0;
+    for (const auto& r : results) train_tps = std::max(train_tps, double(r["tokens_per_s"]) / world.size());
+    loader_report = {{"dataset", o.data_dir},
+                     {"loader_tokens_per_s_per_rank", loader_tps},
+                     {"train_tokens_per_s_per_rank", train_tps},
+                     {"loader_over_train", loader_tps / train_tps}};
+    char line[200];
+    std::snprintf(line, sizeof line, "loader %.0f tok/s per rank vs training %.0f tok/s per rank: %.0fx",
+                  loader_tps, train_tps, loader_tps / train_tps);
+    log::info0(line);
+  }
   nlohmann::json report = {{"bench", "mofe train step"},
                            {"blas", core::blas_library()},
                            {"peak_matmul_gflops_per_rank", peak / 1e9},
                            {"results", results},
-                           {"mofe_vs_full", ratios}};
+                           {"mofe_vs_full", ratios},
+                           {"loader", loader_report}};
   if (world.rank() == 0) {
     std::printf("%s\n", report.dump(2).c_str());
     if (!o.json_file.empty()) std::ofstream(o.json_file) << report.dump(2) << "\n";

@@ -152,6 +152,7 @@ ParsedRun parse_run_config(const std::vector<std::string>& args) {
       ("data", po::value(&c.data.source)->default_value(c.data.source), "dataset directory from mofe preprocess, or synthetic")
       ("tokenizer", po::value(&c.data.tokenizer), "the model's tokenizer.model: training refuses data made with another")
       ("prefetch", po::value(&c.data.prefetch)->default_value(c.data.prefetch), "micro-batches the loader thread reads ahead")
+      ("pack", po::bool_switch(&c.data.pack), "pack a micro-batch's samples end to end instead of one per padded row")
       ("data-seed", po::value(&c.data.seed)->default_value(c.data.seed), "seed of the synthetic language")
       ("data-branching", po::value(&c.data.branching)->default_value(c.data.branching), "successors per token in the synthetic language");
   // clang-format on

@@ -42,6 +42,7 @@ nlohmann::json RunConfig::to_json() const {
                 {"out_dir", train.out_dir}};
   j["data"] = {{"source", data.source},
                {"tokenizer", data.tokenizer},
+               {"pack", data.pack},
                {"seed", data.seed},
                {"branching", data.branching}};
   j["runtime"] = {{"device", runtime.device},

@@ -36,22 +36,40 @@ int64_t Loader::sample_at(int64_t g) {
 
 Batch Loader::make_batch(int64_t step, int64_t micro) {
   const int64_t B = o_.micro_batch, S = o_.seq_len;
-  auto ids = torch::full({B, S + 1}, o_.pad_id, torch::kLong);
-  auto targets = torch::full({B, S}, int64_t(-100), torch::kLong);
-  auto* pi = ids.data_ptr<int64_t>();
-  auto* pt = targets.data_ptr<int64_t>();
+  // Rows of S + 1 tokens; inputs are [:S], targets [1:]. Padded: one sample per row. Packed:
+  // the same samples laid end to end, a new row when the next one does not fit, so the batch
+  // has as few rows as they need (the last token of a sample is never trained to predict the
+  // first of the next).
+  std::vector<std::vector<int64_t>> ids, tgt;
   int64_t loss_tokens = 0;
   for (int64_t b = 0; b < B; ++b) {
     const int64_t g = ((step * o_.grad_accum + micro) * o_.world + o_.rank) * B + b;
     Sample s = ds_.sample(sample_at(g));
     const int64_t len = std::min<int64_t>(s.tokens.size(), S + 1);
     const int64_t from = int64_t(s.tokens.size()) - len;  // keep the last tokens
-    for (int64_t t = 0; t < len; ++t) pi[b * (S + 1) + t] = s.tokens[from + t];
-    for (int64_t t = 1; t < len; ++t)
-      if (s.loss_mask[from + t]) pt[b * S + t - 1] = s.tokens[from + t], ++loss_tokens;
+    if (ids.empty() || !o_.pack || int64_t(ids.back().size()) + len > S + 1) {
+      ids.emplace_back();
+      tgt.emplace_back();
+    }
+    auto& row_ids = ids.back();
+    auto& row_tgt = tgt.back();
+    for (int64_t t = 0; t < len; ++t) {
+      row_ids.push_back(s.tokens[from + t]);
+      const bool next_is_target = t + 1 < len && s.loss_mask[from + t + 1];
+      row_tgt.push_back(next_is_target ? s.tokens[from + t + 1] : -100);
+      loss_tokens += next_is_target && int64_t(row_tgt.size()) <= S;
+    }
+  }
+  const int64_t rows = static_cast<int64_t>(ids.size());
+  auto input = torch::full({rows, S}, o_.pad_id, torch::kLong);
+  auto targets = torch::full({rows, S}, int64_t(-100), torch::kLong);
+  for (int64_t r = 0; r < rows; ++r) {
+    auto* pi = input.data_ptr<int64_t>() + r * S;
+    auto* pt = targets.data_ptr<int64_t>() + r * S;
+    for (int64_t t = 0; t < std::min<int64_t>(S, ids[r].size()); ++t) pi[t] = ids[r][t], pt[t] = tgt[r][t];
   }
   Batch batch;
-  batch.input_ids_BS = ids.slice(1, 0, S).contiguous();
+  batch.input_ids_BS = input;
   batch.targets_BS = targets;
   batch.loss_tokens = loss_tokens;
   return batch;

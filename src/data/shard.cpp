@@ -65,10 +65,12 @@ ShardReader::ShardReader(const std::string& path, const std::string& expected)
     bad("offsets end at " + std::to_string(offsets_.back()) + " but the shard has " + std::to_string(n_tokens) + " tokens");
   if (file_.length("loss_mask") != n_tokens) bad("loss_mask and tokens differ in length");
   if (file_.attr_int("num_samples") != samples()) bad("num_samples attribute does not match offsets");
+  tokens_ds_ = std::make_unique<io::H5Dataset>(file_.open_dataset("tokens"));
+  mask_ds_ = std::make_unique<io::H5Dataset>(file_.open_dataset("loss_mask"));
   // Every id below the vocabulary, read in chunks (also verifies the Fletcher-32 checksums).
   constexpr int64_t kChunk = 1 << 20;
   for (int64_t o = 0; o < n_tokens; o += kChunk) {
-    const auto ids = file_.read_int32("tokens", o, std::min(kChunk, n_tokens - o));
+    const auto ids = tokens_ds_->read_int32(o, std::min(kChunk, n_tokens - o));
     for (size_t k = 0; k < ids.size(); ++k)
       if (ids[k] < 0 || ids[k] >= vocab_size_)
         bad("token id " + std::to_string(ids[k]) + " at position " + std::to_string(o + int64_t(k)) +
@@ -81,7 +83,7 @@ Sample ShardReader::sample(int64_t i) const {
     throw IoError("shard '" + path() + "': sample " + std::to_string(i) + " out of range");
   std::lock_guard<std::mutex> lock(io::h5_mutex());
   const int64_t b = offsets_[i], n = offsets_[i + 1] - offsets_[i];
-  return Sample{file_.read_int32("tokens", b, n), file_.read_uint8("loss_mask", b, n)};
+  return Sample{tokens_ds_->read_int32(b, n), mask_ds_->read_uint8(b, n)};
 }
 
 }  // namespace mofe::data

@@ -65,7 +65,7 @@ void H5File::write_1d(const std::string& name, const std::vector<T>& v, hid_t ty
   H5Handle space(H5Screate_simple(1, &n, nullptr), H5Sclose);
   H5Handle plist(H5Pcreate(H5P_DATASET_CREATE), H5Pclose);
   if (compress && n > 0) {
-    const hsize_t chunk = std::min<hsize_t>(n, 1 << 16);
+    const hsize_t chunk = std::min<hsize_t>(n, 1 << 14);  // small enough for random sample reads
     H5Pset_chunk(plist.id(), 1, &chunk);
     H5Pset_fletcher32(plist.id());  // per-chunk checksum, verified on every read
     H5Pset_shuffle(plist.id());
@@ -107,6 +107,33 @@ void H5File::write_uint8(const std::string& n, const std::vector<uint8_t>& v, bo
 std::vector<int32_t> H5File::read_int32(const std::string& n, int64_t o, int64_t c) const { return read_1d<int32_t>(n, H5T_NATIVE_INT32, o, c); }
 std::vector<int64_t> H5File::read_int64(const std::string& n, int64_t o, int64_t c) const { return read_1d<int64_t>(n, H5T_NATIVE_INT64, o, c); }
 std::vector<uint8_t> H5File::read_uint8(const std::string& n, int64_t o, int64_t c) const { return read_1d<uint8_t>(n, H5T_NATIVE_UINT8, o, c); }
+
+H5Dataset H5File::open_dataset(const std::string& name) const {
+  H5Handle ds(H5Dopen2(id(), name.c_str(), H5P_DEFAULT), H5Dclose);
+  if (!ds.valid()) fail(path_, "missing dataset '" + name + "'");
+  return H5Dataset(std::move(ds), path_, name);
+}
+
+template <typename T>
+std::vector<T> H5Dataset::read(hid_t type, int64_t offset, int64_t count) const {
+  H5Handle space(H5Dget_space(ds_.id()), H5Sclose);
+  hsize_t n = 0;
+  H5Sget_simple_extent_dims(space.id(), &n, nullptr);
+  if (offset < 0 || count < 0 || hsize_t(offset + count) > n)
+    fail(path_, "read of [" + std::to_string(offset) + ", " + std::to_string(offset + count) +
+                    ") outside dataset '" + name_ + "' of " + std::to_string(n));
+  std::vector<T> out(count);
+  if (count == 0) return out;
+  const hsize_t start = offset, cnt = count;
+  H5Sselect_hyperslab(space.id(), H5S_SELECT_SET, &start, nullptr, &cnt, nullptr);
+  H5Handle mem(H5Screate_simple(1, &cnt, nullptr), H5Sclose);
+  if (H5Dread(ds_.id(), type, mem.id(), space.id(), H5P_DEFAULT, out.data()) < 0)
+    fail(path_, "cannot read dataset '" + name_ + "' (checksum mismatch or truncated file)");
+  return out;
+}
+
+std::vector<int32_t> H5Dataset::read_int32(int64_t o, int64_t c) const { return read<int32_t>(H5T_NATIVE_INT32, o, c); }
+std::vector<uint8_t> H5Dataset::read_uint8(int64_t o, int64_t c) const { return read<uint8_t>(H5T_NATIVE_UINT8, o, c); }
 
 int64_t H5File::length(const std::string& name) const {
   H5Handle ds(H5Dopen2(id(), name.c_str(), H5P_DEFAULT), H5Dclose);

@@ -139,8 +139,8 @@ StepStats Trainer::run() {
       throw UsageError("dataset '" + cfg_.data.source + "' has vocabulary " +
                        std::to_string(m.vocab_size) + " > model vocab_size " +
                        std::to_string(cfg_.model.vocab_size));
-    data::LoaderOptions lo{t.micro_batch, t.seq_len, t.grad_accum, int(rank), int(world),
-                           t.seed,        m.pad_id,  cfg_.data.prefetch};
+    data::LoaderOptions lo{t.micro_batch, t.seq_len, t.grad_accum,      int(rank), int(world),
+                           t.seed,        m.pad_id,  cfg_.data.prefetch, cfg_.data.pack};
     loader = std::make_unique<data::Loader>(*dataset, lo, 0);
     log::info0("data: " + cfg_.data.source + ", " + std::to_string(dataset->size()) +
                " training samples, tokenizer " + m.tokenizer_checksum);

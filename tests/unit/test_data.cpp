@@ -318,3 +318,20 @@ TEST(Loader, TargetsAreShiftedAndMasked) {
   EXPECT_EQ(b.targets_BS[0][2].item<int64_t>(), -100);
   EXPECT_EQ(b.loss_tokens, 2);
 }
+
+TEST(Loader, PackingKeepsTheSameSamplesInFewerRows) {
+  TokenDataset ds(numbered_dataset(12), "train", "");
+  LoaderOptions padded{4, 6, 1, 0, 1, 3, 0, 0, false}, packed = padded;
+  packed.pack = true;
+  Loader a(ds, padded), b(ds, packed);
+  auto pa = a.next_step()[0], pb = b.next_step()[0];
+  // Four 3-token samples: 4 rows padded; packed, two fit in each 7-token row ([x 1 2 y 1 2 _]).
+  EXPECT_EQ(pa.input_ids_BS.size(0), 4);
+  ASSERT_EQ(pb.input_ids_BS.size(0), 2);
+  EXPECT_EQ(pa.loss_tokens, pb.loss_tokens);
+  for (int64_t k = 0; k < 4; ++k)  // sample k sits in row k / 2 at offset 3 * (k % 2)
+    EXPECT_EQ(pb.input_ids_BS[k / 2][3 * (k % 2)].item<int64_t>(), pa.input_ids_BS[k][0].item<int64_t>());
+  // The last token of a sample is not trained to predict the next sample's first token.
+  EXPECT_EQ(pb.targets_BS[0][2].item<int64_t>(), -100);
+  EXPECT_EQ(pb.targets_BS[0][3].item<int64_t>(), 1);
+}

@@ -6,8 +6,10 @@
 // is seen once per epoch across all ranks, the same seed gives the same order, and the
 // position to resume from is the step alone, whatever the number of ranks.
 //
-// Rows are padded to seq_len + 1 tokens: inputs are tokens[:-1], targets tokens[1:] where the
-// loss mask is 1 and -100 elsewhere (and on padding). Longer samples keep their last tokens.
+// Rows hold seq_len + 1 tokens: inputs are tokens[:-1], targets tokens[1:] where the loss mask
+// is 1 and -100 elsewhere (and on padding). Longer samples keep their last tokens. Padded mode
+// gives each sample its own row; packed mode (--pack) lays the micro-batch's samples end to end
+// in as few rows as they need, so the same samples cost fewer rows (the order is unchanged).
 #pragma once
 
 #include <condition_variable>
@@ -27,6 +29,7 @@ struct LoaderOptions {
   uint64_t seed = 1234;
   int64_t pad_id = 0;
   int prefetch = 4;  // micro-batches read ahead; 0 reads on demand
+  bool pack = false; // lay a micro-batch's samples end to end in as few rows as they need
 };
 
 class Loader {

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -63,6 +64,7 @@ class ShardReader {
 
  private:
   io::H5File file_;
+  std::unique_ptr<io::H5Dataset> tokens_ds_, mask_ds_;  // kept open: their chunk caches persist
   std::vector<int64_t> offsets_;
   int64_t vocab_size_ = 0;
   std::string tokenizer_checksum_;

@@ -36,6 +36,22 @@ class H5Handle {
   Closer closer_ = nullptr;
 };
 
+// An open 1-D dataset kept for repeated reads: its chunk cache survives between reads, so
+// random access to nearby samples does not decompress the same chunk again and again.
+class H5Dataset {
+ public:
+  H5Dataset(H5Handle ds, std::string path, std::string name)
+      : ds_(std::move(ds)), path_(std::move(path)), name_(std::move(name)) {}
+  std::vector<int32_t> read_int32(int64_t offset, int64_t count) const;
+  std::vector<uint8_t> read_uint8(int64_t offset, int64_t count) const;
+
+ private:
+  template <typename T>
+  std::vector<T> read(hid_t type, int64_t offset, int64_t count) const;
+  H5Handle ds_;
+  std::string path_, name_;
+};
+
 class H5File {
  public:
   static H5File create(const std::string& path);  // truncates
@@ -52,6 +68,7 @@ class H5File {
   std::vector<int64_t> read_int64(const std::string& name, int64_t offset = 0, int64_t count = -1) const;
   std::vector<uint8_t> read_uint8(const std::string& name, int64_t offset = 0, int64_t count = -1) const;
   int64_t length(const std::string& name) const;  // elements of a 1-D dataset
+  H5Dataset open_dataset(const std::string& name) const;
   bool has(const std::string& name) const;
 
   // Scalar attributes on the root group.
