@@ -66,12 +66,14 @@ int run_train(const Args& args, dist::MpiEnv& env) {
 
   train::Trainer trainer(cfg, groups, *backend, device);
   train::report_parameters(cfg, trainer.params(), groups);
-  const auto last = trainer.run();
-  char done[160];
-  std::snprintf(done, sizeof done, "done: %lld steps, final loss %.4f, metrics in %s",
-                (long long)last.step, last.loss, cfg.train.metrics_file.c_str());
+  const auto result = trainer.run();
+  const auto& last = result.last;
+  char done[200];
+  std::snprintf(done, sizeof done, "%s: %lld steps, final loss %.4f, metrics in %s",
+                result.stopped ? "stopped" : "done", (long long)last.step, last.loss,
+                cfg.train.metrics_file.c_str());
   log::info0(done);
-  return 0;
+  return result.stopped ? kExitResumable : 0;
 }
 
 }  // namespace mofe::cli

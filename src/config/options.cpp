@@ -157,6 +157,18 @@ ParsedRun parse_run_config(const std::vector<std::string>& args) {
       ("data-branching", po::value(&c.data.branching)->default_value(c.data.branching), "successors per token in the synthetic language");
   // clang-format on
 
+  config::CheckpointConfig& ck = c.checkpoint;
+  po::options_description checkpoint("Checkpoints");
+  // clang-format off
+  checkpoint.add_options()
+      ("checkpoint-dir", po::value(&ck.dir), "where checkpoints go (default OUT_DIR/checkpoints)")
+      ("checkpoint-every", po::value(&ck.every)->default_value(ck.every), "steps between checkpoints (0: at the end and on a signal)")
+      ("keep-checkpoints", po::value(&ck.keep)->default_value(ck.keep), "published checkpoints to keep")
+      ("resume", po::value(&ck.resume), "auto (latest intact checkpoint, if any) | a checkpoint directory")
+      ("full-checkpoint", po::bool_switch(&ck.full), "also write frozen experts (self-contained)")
+      ("max-bad-steps", po::value(&ck.max_bad_steps)->default_value(ck.max_bad_steps), "non-finite steps in a row before stopping");
+  // clang-format on
+
   po::options_description runtime("Runtime");
   runtime.add_options()("device", po::value(&c.runtime.device)->default_value(c.runtime.device),
                         "auto | cpu | cuda")(
@@ -167,9 +179,9 @@ ParsedRun parse_run_config(const std::vector<std::string>& args) {
       "no-blas-probe", po::bool_switch(), "skip the start-up matmul speed probe");
 
   po::options_description all;
-  all.add(general).add(model).add(parallel).add(train).add(data).add(runtime);
+  all.add(general).add(model).add(parallel).add(train).add(data).add(checkpoint).add(runtime);
   po::options_description file_opts;  // everything but --config/--help may appear in a file
-  file_opts.add(model).add(parallel).add(train).add(data).add(runtime);
+  file_opts.add(model).add(parallel).add(train).add(data).add(checkpoint).add(runtime);
 
   po::variables_map vm;
   try {
@@ -205,6 +217,7 @@ ParsedRun parse_run_config(const std::vector<std::string>& args) {
   t.mode = parse_train_mode(mode);
   t.freeze_experts = parse_int_list(freeze, "--freeze-experts");
   if (t.metrics_file.empty()) t.metrics_file = t.out_dir + "/metrics.jsonl";
+  if (ck.dir.empty()) ck.dir = t.out_dir + "/checkpoints";
   c.runtime.blas_probe = !vm["no-blas-probe"].as<bool>();
   return out;
 }

@@ -12,6 +12,7 @@ void RunConfig::validate(int world_size) {
   train.validate(model.num_local_experts);
   data.validate();
   runtime.validate();
+  checkpoint.validate();
   if (train.seq_len > model.max_position_embeddings)
     throw UsageError("--seq-len(" + std::to_string(train.seq_len) + ") > max_position_embeddings(" +
                      std::to_string(model.max_position_embeddings) + ")");
@@ -45,6 +46,9 @@ nlohmann::json RunConfig::to_json() const {
                {"pack", data.pack},
                {"seed", data.seed},
                {"branching", data.branching}};
+  j["checkpoint"] = {{"dir", checkpoint.dir},   {"every", checkpoint.every},
+                     {"keep", checkpoint.keep}, {"resume", checkpoint.resume},
+                     {"full", checkpoint.full}, {"max_bad_steps", checkpoint.max_bad_steps}};
   j["runtime"] = {{"device", runtime.device},
                   {"dtype", runtime.dtype},
                   {"threads", runtime.threads},

@@ -101,6 +101,10 @@ std::vector<T> H5File::read_1d(const std::string& name, hid_t type, int64_t offs
   return out;
 }
 
+void H5File::write_float32(const std::string& n, const std::vector<float>& v, bool c) { write_1d(n, v, H5T_NATIVE_FLOAT, c); }
+void H5File::write_float64(const std::string& n, const std::vector<double>& v, bool c) { write_1d(n, v, H5T_NATIVE_DOUBLE, c); }
+std::vector<float> H5File::read_float32(const std::string& n) const { return read_1d<float>(n, H5T_NATIVE_FLOAT, 0, -1); }
+std::vector<double> H5File::read_float64(const std::string& n) const { return read_1d<double>(n, H5T_NATIVE_DOUBLE, 0, -1); }
 void H5File::write_int32(const std::string& n, const std::vector<int32_t>& v, bool c) { write_1d(n, v, H5T_NATIVE_INT32, c); }
 void H5File::write_int64(const std::string& n, const std::vector<int64_t>& v, bool c) { write_1d(n, v, H5T_NATIVE_INT64, c); }
 void H5File::write_uint8(const std::string& n, const std::vector<uint8_t>& v, bool c) { write_1d(n, v, H5T_NATIVE_UINT8, c); }

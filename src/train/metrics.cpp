@@ -20,8 +20,9 @@ double max_expert_load(const std::vector<std::vector<int64_t>>& rows) {
   return worst;
 }
 
-MetricsLogger::MetricsLogger(bool active, const std::string& path, int64_t total_steps)
-    : active_(active), total_steps_(total_steps) {
+MetricsLogger::MetricsLogger(bool active, const std::string& path, int64_t total_steps,
+                             int64_t start_step)
+    : active_(active), total_steps_(total_steps), start_step_(start_step) {
   if (!active_) return;
   out_.open(path, std::ios::app);
   if (!out_) throw IoError("cannot open metrics file '" + path + "'");
@@ -31,7 +32,8 @@ void MetricsLogger::log(const StepStats& s, bool print_line) {
   if (!active_) return;
   elapsed_s_ += s.step_time_s;
   const double tok_s = s.step_time_s > 0 ? s.tokens / s.step_time_s : 0;
-  const double eta = s.step > 0 ? elapsed_s_ / s.step * (total_steps_ - s.step) : 0;
+  const int64_t done = s.step - start_step_;
+  const double eta = done > 0 ? elapsed_s_ / done * (total_steps_ - s.step) : 0;
   const double load = max_expert_load(s.rows_per_expert);
   nlohmann::json j = {{"step", s.step},
                       {"loss", s.loss},
@@ -42,7 +44,7 @@ void MetricsLogger::log(const StepStats& s, bool print_line) {
                       {"tokens_per_s", tok_s},
                       {"step_time_s", s.step_time_s},
                       {"eta_s", eta},
-                      {"max_expert_load", load},
+                      {"max_expert_load", load}, {"skipped", s.skipped},
                       {"rows_per_expert", s.rows_per_expert}};
   out_ << j.dump() << "\n";
   out_.flush();

@@ -76,6 +76,13 @@ void AdamW::step() {
   }
 }
 
+AdamW::State* AdamW::state_of(const torch::Tensor& p) {
+  for (size_t gi = 0; gi < groups_.size(); ++gi)
+    for (size_t pi = 0; pi < groups_[gi].params.size(); ++pi)
+      if (groups_[gi].params[pi].unsafeGetTensorImpl() == p.unsafeGetTensorImpl()) return &state_[gi][pi];
+  return nullptr;
+}
+
 void AdamW::zero_grad() {
   for (auto& g : groups_)
     for (auto& p : g.params) p.mutable_grad().reset();

@@ -1,12 +1,14 @@
 #include "mofe/train/trainer.h"
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <functional>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "mofe/ckpt/checkpoint.h"
 #include "mofe/core/device.h"
 #include "mofe/core/error.h"
 #include "mofe/core/log.h"
@@ -19,6 +21,8 @@
 #include "mofe/train/grad_clip.h"
 #include "mofe/train/lr_schedule.h"
 #include "mofe/train/optimizer.h"
+#include "mofe/train/run_lock.h"
+#include "mofe/train/stop_signal.h"
 
 namespace mofe::train {
 
@@ -87,8 +91,12 @@ StepStats Trainer::train_step(const std::vector<data::Batch>& micro_batches, int
   std::tie(s.loss, s.aux_loss) = forward_backward(micro_batches, &s.rows_per_expert);
   s.grad_norm = clip_grad_norm(params_, cfg_.train.clip_grad, groups_, backend_);
   s.lr = learning_rate(cfg_.train, step);
-  optimizer_->set_lr(s.lr);
-  optimizer_->step();
+  // Loss and norm are global, so every rank makes the same decision.
+  s.skipped = !std::isfinite(s.loss) || !std::isfinite(s.grad_norm);
+  if (!s.skipped) {
+    optimizer_->set_lr(s.lr);
+    optimizer_->step();
+  }
   std::vector<int64_t> tokens{0};  // tokens processed (padding included) over all ranks
   for (const auto& b : micro_batches) tokens[0] += b.input_ids_BS.numel();
   backend_.all_reduce_host(tokens, groups_.world);
@@ -98,15 +106,20 @@ StepStats Trainer::train_step(const std::vector<data::Batch>& micro_batches, int
   return s;
 }
 
-StepStats Trainer::run() {
+Trainer::RunResult Trainer::run() {
   const auto& t = cfg_.train;
+  const auto& ck = cfg_.checkpoint;
+  std::unique_ptr<RunLock> lock;
+  if (groups_.world.rank() == 0) lock = std::make_unique<RunLock>(t.out_dir);
+  groups_.world.barrier();
+  const int64_t start = ckpt::restore(ck, *this, groups_);
   if (groups_.world.rank() == 0) {
-    std::filesystem::create_directories(t.out_dir);
     std::ofstream(t.out_dir + "/config.json") << cfg_.to_json().dump(2) << "\n";
-    std::filesystem::remove(t.metrics_file);
+    if (start == 0) std::filesystem::remove(t.metrics_file);
   }
   groups_.world.barrier();
-  MetricsLogger logger(groups_.world.rank() == 0, t.metrics_file, t.steps);
+  install_stop_handlers();
+  MetricsLogger logger(groups_.world.rank() == 0, t.metrics_file, t.steps, start);
 
   const int64_t world = groups_.world.size(), rank = groups_.world.rank();
   // The batches of step s on this rank: from the dataset's loader or the synthetic language.
@@ -141,21 +154,48 @@ StepStats Trainer::run() {
                        std::to_string(cfg_.model.vocab_size));
     data::LoaderOptions lo{t.micro_batch, t.seq_len, t.grad_accum,      int(rank), int(world),
                            t.seed,        m.pad_id,  cfg_.data.prefetch, cfg_.data.pack};
-    loader = std::make_unique<data::Loader>(*dataset, lo, 0);
+    loader = std::make_unique<data::Loader>(*dataset, lo, start);
     log::info0("data: " + cfg_.data.source + ", " + std::to_string(dataset->size()) +
                " training samples, tokenizer " + m.tokenizer_checksum);
     next_batches = [&](int64_t) { return loader->next_step(); };
   }
 
-  StepStats last;
-  for (int64_t step = 0; step < t.steps; ++step) {
+  RunResult result;
+  int64_t bad_in_row = 0;
+  std::string last_checkpoint = "none";
+  for (int64_t step = start; step < t.steps; ++step) {
     log::identity().step = step;
-    last = train_step(next_batches(step), step);
-    const bool print = (step == 0) || ((step + 1) % t.log_every == 0) || (step + 1 == t.steps);
+    StepStats& last = result.last = train_step(next_batches(step), step);
+    const bool print = (step == start) || ((step + 1) % t.log_every == 0) || (step + 1 == t.steps);
     logger.log(last, print);
+    bad_in_row = last.skipped ? bad_in_row + 1 : 0;
+    if (last.skipped)
+      log::warn0("step " + std::to_string(step + 1) + ": non-finite loss or gradients, update skipped (" +
+                 std::to_string(bad_in_row) + " in a row)");
+    if (bad_in_row >= ck.max_bad_steps)
+      throw Error(std::to_string(bad_in_row) + " steps in a row with non-finite loss or gradients; "
+                  "last good checkpoint: " + last_checkpoint);
+    // Stop requests are agreed on at the step boundary: all ranks checkpoint the same step.
+    std::vector<int64_t> stop{stop_requested() ? 1 : 0};
+    backend_.all_reduce_host(stop, groups_.world);
+    result.stopped = stop[0] > 0;
+    const bool periodic = ck.every > 0 && (step + 1) % ck.every == 0;
+    if (periodic || result.stopped || step + 1 == t.steps) {
+      const auto rep = ckpt::save(ck, cfg_, step + 1, *this, groups_);
+      last_checkpoint = rep.path;
+      char msg[256];
+      std::snprintf(msg, sizeof msg, "checkpoint %s: %.1f MB in %.2f s", rep.path.c_str(),
+                    rep.bytes / 1e6, rep.seconds);
+      log::info0(msg);
+    }
+    if (result.stopped) {
+      log::info0("stop signal: checkpointed at step " + std::to_string(step + 1) +
+                 ", exiting to be resumed");
+      break;
+    }
   }
   log::identity().step = -1;
-  return last;
+  return result;
 }
 
 void report_parameters(const config::RunConfig& cfg, const ParamGroups& g,

@@ -4,6 +4,7 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "mofe/config/checkpoint_config.h"
 #include "mofe/config/data_config.h"
 #include "mofe/config/model_config.h"
 #include "mofe/config/parallel_config.h"
@@ -18,6 +19,7 @@ struct RunConfig {
   TrainConfig train;
   DataConfig data;
   RuntimeConfig runtime;
+  CheckpointConfig checkpoint;
 
   // Every cross-field rule in one place; resolves dp_size. Throws UsageError.
   void validate(int world_size);

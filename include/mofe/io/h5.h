@@ -64,6 +64,10 @@ class H5File {
   void write_int32(const std::string& name, const std::vector<int32_t>& v, bool compress);
   void write_int64(const std::string& name, const std::vector<int64_t>& v, bool compress);
   void write_uint8(const std::string& name, const std::vector<uint8_t>& v, bool compress);
+  void write_float32(const std::string& name, const std::vector<float>& v, bool compress);
+  void write_float64(const std::string& name, const std::vector<double>& v, bool compress);
+  std::vector<float> read_float32(const std::string& name) const;
+  std::vector<double> read_float64(const std::string& name) const;
   std::vector<int32_t> read_int32(const std::string& name, int64_t offset = 0, int64_t count = -1) const;
   std::vector<int64_t> read_int64(const std::string& name, int64_t offset = 0, int64_t count = -1) const;
   std::vector<uint8_t> read_uint8(const std::string& name, int64_t offset = 0, int64_t count = -1) const;

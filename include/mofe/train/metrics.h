@@ -15,6 +15,7 @@ struct StepStats {
   double lr = 0;
   double grad_norm = 0;  // before clipping
   double step_time_s = 0;
+  bool skipped = false;        // non-finite loss or gradients: no update was made
   int64_t tokens = 0;                                 // loss tokens in the global batch
   std::vector<std::vector<int64_t>> rows_per_expert;  // [layer][E], global, summed over micro-steps
 };
@@ -22,13 +23,14 @@ struct StepStats {
 class MetricsLogger {
  public:
   // Only rank 0 writes; other ranks construct a silent logger.
-  MetricsLogger(bool active, const std::string& path, int64_t total_steps);
+  // start_step: the step a resumed run starts from (time left counts only steps done here).
+  MetricsLogger(bool active, const std::string& path, int64_t total_steps, int64_t start_step = 0);
   void log(const StepStats& s, bool print_line);
 
  private:
   bool active_;
   std::ofstream out_;
-  int64_t total_steps_;
+  int64_t total_steps_, start_step_;
   double elapsed_s_ = 0;
 };
 

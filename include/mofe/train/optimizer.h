@@ -42,6 +42,9 @@ class AdamW {
   void zero_grad();
 
   int64_t steps_taken() const { return step_; }
+  void set_steps_taken(int64_t step) { step_ = step; }  // when restoring a checkpoint
+  // The state of parameter `p` (nullptr when p is not optimised here); created empty if absent.
+  State* state_of(const torch::Tensor& p);
   int64_t state_count() const;  // parameters holding optimizer state
   const std::vector<Group>& groups() const { return groups_; }
   std::vector<std::vector<State>>& state() { return state_; }  // [group][param]

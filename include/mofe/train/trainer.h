@@ -36,8 +36,13 @@ class Trainer {
   std::pair<double, double> forward_backward(const std::vector<data::Batch>& micro_batches,
                                              std::vector<std::vector<int64_t>>* rows = nullptr);
 
-  // The whole run on the configured data, with logging. Returns the last step's stats.
-  StepStats run();
+  // The whole run on the configured data: resume, loop, log, checkpoint. Stops early (and says
+  // so in the result) when a stop signal arrives; the checkpoint is then written first.
+  struct RunResult {
+    StepStats last;
+    bool stopped = false;  // by a signal: resumable (exit code kExitResumable)
+  };
+  RunResult run();
 
   model::Transformer& model() { return model_; }
   ParamGroups& params() { return params_; }

@@ -1,0 +1,46 @@
+// Checkpoints: a directory per step, published atomically, loadable on another layout.
+//   <dir>/step_00000120/
+//     dense.h5                       trainable non-expert parameters + AdamW state (world rank 0)
+//     experts/layer03_expert05.h5    one expert of one layer (+ its AdamW state when trained),
+//                                    written by the replica with dp rank 0; named by layer and
+//                                    expert, not rank, so any expert-parallel size can load it
+//     state.json                     step, where frozen experts come from, config, layout, versions
+//   <dir>/latest                     name of the newest published checkpoint
+// Frozen experts are not written again (mofe mode): state.json records their source (today the
+// seeded initialisation; a merged model file once `mofe merge` exists). --full-checkpoint
+// writes them too. Every rank writes into step_X.tmp/; after a barrier rank 0 renames it to
+// step_X, then replaces `latest`, then deletes checkpoints beyond --keep-checkpoints. A run
+// killed while writing leaves the previous checkpoint published and intact.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "mofe/config/checkpoint_config.h"
+#include "mofe/config/run_config.h"
+#include "mofe/dist/process_groups.h"
+#include "mofe/train/trainer.h"
+
+namespace mofe::ckpt {
+
+struct SaveReport {
+  std::string path;
+  double seconds = 0;
+  int64_t bytes = 0;  // on disk, all files
+};
+
+// Collective over groups.world. `step` = optimizer steps done.
+SaveReport save(const config::CheckpointConfig& cc, const config::RunConfig& run, int64_t step,
+                train::Trainer& trainer, const dist::ProcessGroups& groups);
+
+// Restores model and optimizer state; returns the step to continue from (0: nothing to resume).
+// `resume` = "auto": the latest intact checkpoint, falling back to older ones (saying so);
+// a path: that checkpoint or an error. Collective over groups.world.
+int64_t restore(const config::CheckpointConfig& cc, train::Trainer& trainer,
+                const dist::ProcessGroups& groups);
+
+// Published checkpoints in `dir`, oldest first.
+std::vector<std::string> published(const std::string& dir);
+
+}  // namespace mofe::ckpt

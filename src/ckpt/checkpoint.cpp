@@ -1,0 +1,230 @@
+#include "mofe/ckpt/checkpoint.h"
+
+#include <hdf5.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "mofe/ckpt/tensor_file.h"
+#include "mofe/core/error.h"
+#include "mofe/core/log.h"
+#include "mofe/train/param_groups.h"
+
+namespace mofe::ckpt {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string step_name(int64_t step) {
+  char b[32];
+  std::snprintf(b, sizeof b, "step_%08lld", static_cast<long long>(step));
+  return b;
+}
+
+std::string expert_file(int64_t layer, int64_t expert) {
+  char b[64];
+  std::snprintf(b, sizeof b, "experts/layer%02lld_expert%02lld.h5", static_cast<long long>(layer),
+                static_cast<long long>(expert));
+  return b;
+}
+
+// "layers.3.block_sparse_moe.experts.5.gate_proj.weight" -> layer 3
+int64_t layer_of(const std::string& name) { return std::stoll(name.substr(name.find('.') + 1)); }
+
+// Parameter tensors plus their AdamW moments ("m:" and "v:" prefixes).
+void add_with_state(NamedTensors& out, train::AdamW& opt, const std::string& name,
+                    const torch::Tensor& p) {
+  out.emplace_back(name, p);
+  if (auto* s = opt.state_of(p); s && s->exp_avg.defined()) {
+    out.emplace_back("m:" + name, s->exp_avg);
+    out.emplace_back("v:" + name, s->exp_avg_sq);
+  }
+}
+
+void load_with_state(const std::map<std::string, torch::Tensor>& in, train::AdamW& opt,
+                     const std::string& name, torch::Tensor& p, const std::string& file) {
+  auto it = in.find(name);
+  if (it == in.end()) throw IoError("checkpoint '" + file + "' lacks tensor '" + name + "'");
+  if (it->second.sizes() != p.sizes())
+    throw IoError("checkpoint '" + file + "': tensor '" + name + "' has another shape");
+  torch::NoGradGuard no_grad;
+  p.copy_(it->second);
+  if (auto* s = opt.state_of(p); s && in.count("m:" + name)) {
+    s->exp_avg = in.at("m:" + name).to(p.options()).contiguous();
+    s->exp_avg_sq = in.at("v:" + name).to(p.options()).contiguous();
+  }
+}
+
+bool all_ok(bool ok, const dist::Communicator& world) {
+  int mine = ok ? 1 : 0, all = 0;
+  MOFE_CHECK_MPI(MPI_Allreduce(&mine, &all, 1, MPI_INT, MPI_MIN, world.raw()));
+  return all == 1;
+}
+
+int64_t dir_bytes(const std::string& dir) {
+  int64_t n = 0;
+  for (const auto& e : fs::recursive_directory_iterator(dir))
+    if (e.is_regular_file()) n += e.file_size();
+  return n;
+}
+
+}  // namespace
+
+std::vector<std::string> published(const std::string& dir) {
+  std::vector<std::string> out;
+  if (!fs::is_directory(dir)) return out;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    const std::string n = e.path().filename().string();
+    if (e.is_directory() && n.rfind("step_", 0) == 0 && n.find(".tmp") == std::string::npos &&
+        fs::exists(e.path() / "state.json"))
+      out.push_back(e.path().string());
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+SaveReport save(const config::CheckpointConfig& cc, const config::RunConfig& run, int64_t step,
+                train::Trainer& trainer, const dist::ProcessGroups& groups) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const fs::path final_dir = fs::path(cc.dir) / step_name(step);
+  const fs::path tmp = fs::path(cc.dir) / (step_name(step) + ".tmp");
+  if (groups.world.rank() == 0) {
+    fs::remove_all(tmp);
+    fs::create_directories(tmp / "experts");
+  }
+  groups.world.barrier();
+
+  auto& opt = trainer.optimizer();
+  auto& params = trainer.params();
+  if (groups.world.rank() == 0) {
+    NamedTensors dense;
+    for (size_t i = 0; i < params.dense.params.size(); ++i)
+      add_with_state(dense, opt, params.dense.names[i], params.dense.params[i]);
+    write_tensors((tmp / "dense.h5").string(), dense);
+  }
+  // Experts: the replica in data-parallel group position 0 writes each of its experts.
+  if (groups.dp.rank() == 0) {
+    std::map<std::pair<int64_t, int64_t>, NamedTensors> files;
+    auto collect = [&](const train::NamedParams& np, bool trained) {
+      for (size_t i = 0; i < np.params.size(); ++i) {
+        const auto& name = np.names[i];
+        auto& f = files[{layer_of(name), train::expert_id_of(name)}];
+        if (trained) add_with_state(f, opt, name, np.params[i]);
+        else f.emplace_back(name, np.params[i]);
+      }
+    };
+    collect(params.experts, true);
+    if (cc.full) collect(params.frozen, false);
+    for (const auto& [key, tensors] : files)
+      write_tensors((tmp / expert_file(key.first, key.second)).string(), tensors);
+  }
+  groups.world.barrier();  // every file of this checkpoint is written and flushed
+
+  if (groups.world.rank() == 0) {
+    nlohmann::json st;
+    st["format"] = "mofe-checkpoint";
+    st["version"] = 1;
+    st["step"] = step;
+    st["optimizer_steps"] = opt.steps_taken();
+    st["frozen_experts"] =
+        cc.full ? nlohmann::json("in this checkpoint")
+                : nlohmann::json({{"source", "init"}, {"seed", run.train.seed},
+                                  {"note", "frozen experts are re-created from the seeded initialisation"}});
+    st["layout"] = {{"world", groups.world.size()}, {"ep", groups.ep.size()}, {"dp", groups.dp.size()}};
+    st["config"] = run.to_json();
+    unsigned maj = 0, min = 0, rel = 0;
+    H5get_libversion(&maj, &min, &rel);
+    st["versions"] = {{"mofe", "0.1.0"}, {"torch", TORCH_VERSION},
+                      {"hdf5", std::to_string(maj) + "." + std::to_string(min) + "." + std::to_string(rel)}};
+    std::ofstream(tmp / "state.json") << st.dump(2) << "\n";
+    fs::remove_all(final_dir);
+    fs::rename(tmp, final_dir);
+    {
+      std::ofstream(fs::path(cc.dir) / "latest.tmp") << step_name(step) << "\n";
+    }
+    fs::rename(fs::path(cc.dir) / "latest.tmp", fs::path(cc.dir) / "latest");
+    auto all = published(cc.dir);
+    for (size_t i = 0; i + cc.keep < all.size(); ++i) fs::remove_all(all[i]);
+  }
+  groups.world.barrier();
+  SaveReport r;
+  r.path = final_dir.string();
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  r.bytes = groups.world.rank() == 0 ? dir_bytes(r.path) : 0;
+  return r;
+}
+
+namespace {
+
+// Loads one checkpoint into this rank's model and optimizer; throws IoError on any damage.
+int64_t load_one(const std::string& path, train::Trainer& trainer) {
+  std::ifstream in(path + "/state.json");
+  if (!in) throw IoError("checkpoint '" + path + "' has no state.json");
+  nlohmann::json st = nlohmann::json::parse(in, nullptr, false);
+  if (st.is_discarded() || st.value("format", "") != "mofe-checkpoint")
+    throw IoError("checkpoint '" + path + "': damaged state.json");
+  auto& opt = trainer.optimizer();
+  auto& params = trainer.params();
+  const auto dense = read_tensors(path + "/dense.h5");
+  for (size_t i = 0; i < params.dense.params.size(); ++i)
+    load_with_state(dense, opt, params.dense.names[i], params.dense.params[i], path + "/dense.h5");
+  std::map<std::string, std::map<std::string, torch::Tensor>> cache;
+  auto load_group = [&](train::NamedParams& np, bool required) {
+    for (size_t i = 0; i < np.params.size(); ++i) {
+      const auto& name = np.names[i];
+      const std::string file = path + "/" + expert_file(layer_of(name), train::expert_id_of(name));
+      if (!fs::exists(file)) {
+        if (required) throw IoError("checkpoint '" + path + "' lacks '" + file + "'");
+        continue;  // a frozen expert: it comes from its source, already in the model
+      }
+      if (!cache.count(file)) cache[file] = read_tensors(file);
+      load_with_state(cache[file], opt, name, np.params[i], file);
+    }
+  };
+  load_group(params.experts, true);
+  load_group(params.frozen, false);
+  opt.set_steps_taken(st.at("optimizer_steps").get<int64_t>());
+  return st.at("step").get<int64_t>();
+}
+
+}  // namespace
+
+int64_t restore(const config::CheckpointConfig& cc, train::Trainer& trainer,
+                const dist::ProcessGroups& groups) {
+  if (cc.resume.empty()) return 0;
+  std::vector<std::string> candidates;
+  if (cc.resume == "auto") {
+    auto all = published(cc.dir);
+    candidates.assign(all.rbegin(), all.rend());
+    if (candidates.empty()) {
+      log::info0("resume auto: no checkpoint in " + cc.dir + ", starting from scratch");
+      return 0;
+    }
+  } else {
+    candidates.push_back(cc.resume);
+  }
+  for (const auto& path : candidates) {
+    std::string error;
+    int64_t step = 0;
+    try {
+      step = load_one(path, trainer);
+    } catch (const std::exception& e) {
+      error = e.what();
+    }
+    if (all_ok(error.empty(), groups.world)) {
+      log::info0("resumed from " + path + " at step " + std::to_string(step));
+      return step;
+    }
+    if (!error.empty()) log::error("cannot load checkpoint: " + error);
+    if (cc.resume != "auto") throw IoError("checkpoint '" + path + "' cannot be loaded");
+    log::warn0("checkpoint " + path + " is damaged; falling back to the previous one");
+  }
+  throw IoError("no intact checkpoint in " + cc.dir);
+}
+
+}  // namespace mofe::ckpt

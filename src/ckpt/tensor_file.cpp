@@ -1,0 +1,71 @@
+#include "mofe/ckpt/tensor_file.h"
+
+#include <zlib.h>
+
+#include <nlohmann/json.hpp>
+
+#include "mofe/core/error.h"
+#include "mofe/io/h5.h"
+
+namespace mofe::ckpt {
+
+namespace {
+uint32_t crc_of(const torch::Tensor& t) {
+  return static_cast<uint32_t>(crc32(0L, static_cast<const Bytef*>(t.data_ptr()),
+                                     static_cast<uInt>(t.numel() * t.element_size())));
+}
+}  // namespace
+
+void write_tensors(const std::string& path, const NamedTensors& tensors) {
+  nlohmann::json index = nlohmann::json::object();
+  std::lock_guard<std::mutex> lock(io::h5_mutex());
+  auto f = io::H5File::create(path);
+  for (const auto& [name, tensor] : tensors) {
+    auto t = tensor.detach().cpu().contiguous();
+    if (t.scalar_type() == torch::kFloat) {
+      f.write_float32(name, std::vector<float>(t.data_ptr<float>(), t.data_ptr<float>() + t.numel()), true);
+    } else if (t.scalar_type() == torch::kDouble) {
+      f.write_float64(name, std::vector<double>(t.data_ptr<double>(), t.data_ptr<double>() + t.numel()), true);
+    } else {
+      throw IoError("checkpoint '" + path + "': tensor '" + name + "' has unsupported dtype");
+    }
+    index[name] = {{"shape", t.sizes().vec()},
+                   {"dtype", t.scalar_type() == torch::kFloat ? "float32" : "float64"},
+                   {"crc32", crc_of(t)}};
+  }
+  const std::string text = index.dump();
+  f.write_uint8("index", std::vector<uint8_t>(text.begin(), text.end()), true);
+  f.set_attr("mofe_format", std::string("mofe-checkpoint"));
+  f.flush();
+}
+
+std::map<std::string, torch::Tensor> read_tensors(const std::string& path) {
+  std::lock_guard<std::mutex> lock(io::h5_mutex());
+  auto f = io::H5File::open_read(path);
+  const auto bytes = f.read_uint8("index");
+  nlohmann::json index;
+  try {
+    index = nlohmann::json::parse(std::string(bytes.begin(), bytes.end()));
+  } catch (const nlohmann::json::exception& e) {
+    throw IoError("checkpoint '" + path + "': damaged index: " + e.what());
+  }
+  std::map<std::string, torch::Tensor> out;
+  for (auto it = index.begin(); it != index.end(); ++it) {
+    const std::string& name = it.key();
+    const auto shape = it.value().at("shape").get<std::vector<int64_t>>();
+    torch::Tensor t;
+    if (it.value().at("dtype") == "float32") {
+      auto v = f.read_float32(name);
+      t = torch::from_blob(v.data(), {int64_t(v.size())}, torch::kFloat).clone();
+    } else {
+      auto v = f.read_float64(name);
+      t = torch::from_blob(v.data(), {int64_t(v.size())}, torch::kDouble).clone();
+    }
+    if (crc_of(t) != it.value().at("crc32").get<uint32_t>())
+      throw IoError("checkpoint '" + path + "': tensor '" + name + "' fails its CRC-32 check");
+    out[name] = t.view(shape);
+  }
+  return out;
+}
+
+}  // namespace mofe::ckpt
