@@ -13,7 +13,10 @@ export CCACHE_DIR=${CCACHE_DIR:-$HOME/.cache/mofe-ccache} CCACHE_MAXSIZE=${CCACH
 export CCACHE_BASEDIR=$PWD CCACHE_NOHASHDIR=1
 jobs=$(nproc)
 
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DMOFE_WERROR=ON
+# As root (CI), also the Slurm end-to-end test: it starts a local cluster (tools/slurm_up.sh).
+slurm=OFF
+[ "$(id -u)" -eq 0 ] && slurm=ON
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DMOFE_WERROR=ON -DMOFE_SLURM_TESTS=$slurm
 cmake --build build -j "$jobs"
 (cd build && ctest -j "$jobs" --output-on-failure --timeout 900)
 
@@ -23,5 +26,8 @@ if [ "${MOFE_SANITIZE:-0}" = 1 ]; then
   export ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
   cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DMOFE_SANITIZE="address;undefined"
   cmake --build build-asan -j "$jobs" --target mofe_unit_tests
-  build-asan/tests/mofe_unit_tests --gtest_brief=1
+  # Preprocess.* load SentencePiece, which needs dlopen(RTLD_DEEPBIND) to keep its embedded
+  # protobuf apart from LibTorch's (src/data/spm_shim.cpp); AddressSanitizer forbids deep
+  # binding, so those two tests run in the release build only.
+  build-asan/tests/mofe_unit_tests --gtest_brief=1 --gtest_filter='-Preprocess.*'
 fi

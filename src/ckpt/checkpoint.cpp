@@ -114,8 +114,10 @@ SaveReport save(const config::CheckpointConfig& cc, const config::RunConfig& run
       for (size_t i = 0; i < np.params.size(); ++i) {
         const auto& name = np.names[i];
         auto& f = files[{layer_of(name), train::expert_id_of(name)}];
-        if (trained) add_with_state(f, opt, name, np.params[i]);
-        else f.emplace_back(name, np.params[i]);
+        if (trained)
+          add_with_state(f, opt, name, np.params[i]);
+        else
+          f.emplace_back(name, np.params[i]);
       }
     };
     collect(params.experts, true);
@@ -133,20 +135,23 @@ SaveReport save(const config::CheckpointConfig& cc, const config::RunConfig& run
     st["optimizer_steps"] = opt.steps_taken();
     st["frozen_experts"] =
         cc.full ? nlohmann::json("in this checkpoint")
-                : nlohmann::json({{"source", "init"}, {"seed", run.train.seed},
-                                  {"note", "frozen experts are re-created from the seeded initialisation"}});
-    st["layout"] = {{"world", groups.world.size()}, {"ep", groups.ep.size()}, {"dp", groups.dp.size()}};
+                : nlohmann::json(
+                      {{"source", "init"},
+                       {"seed", run.train.seed},
+                       {"note", "frozen experts are re-created from the seeded initialisation"}});
+    st["layout"] = {
+        {"world", groups.world.size()}, {"ep", groups.ep.size()}, {"dp", groups.dp.size()}};
     st["config"] = run.to_json();
     unsigned maj = 0, min = 0, rel = 0;
     H5get_libversion(&maj, &min, &rel);
-    st["versions"] = {{"mofe", "0.1.0"}, {"torch", TORCH_VERSION},
-                      {"hdf5", std::to_string(maj) + "." + std::to_string(min) + "." + std::to_string(rel)}};
+    st["versions"] = {
+        {"mofe", "0.1.0"},
+        {"torch", TORCH_VERSION},
+        {"hdf5", std::to_string(maj) + "." + std::to_string(min) + "." + std::to_string(rel)}};
     std::ofstream(tmp / "state.json") << st.dump(2) << "\n";
     fs::remove_all(final_dir);
     fs::rename(tmp, final_dir);
-    {
-      std::ofstream(fs::path(cc.dir) / "latest.tmp") << step_name(step) << "\n";
-    }
+    { std::ofstream(fs::path(cc.dir) / "latest.tmp") << step_name(step) << "\n"; }
     fs::rename(fs::path(cc.dir) / "latest.tmp", fs::path(cc.dir) / "latest");
     auto all = published(cc.dir);
     for (size_t i = 0; i + cc.keep < all.size(); ++i) fs::remove_all(all[i]);

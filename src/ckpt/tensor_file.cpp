@@ -23,9 +23,11 @@ void write_tensors(const std::string& path, const NamedTensors& tensors) {
   for (const auto& [name, tensor] : tensors) {
     auto t = tensor.detach().cpu().contiguous();
     if (t.scalar_type() == torch::kFloat) {
-      f.write_float32(name, std::vector<float>(t.data_ptr<float>(), t.data_ptr<float>() + t.numel()), true);
+      f.write_float32(
+          name, std::vector<float>(t.data_ptr<float>(), t.data_ptr<float>() + t.numel()), true);
     } else if (t.scalar_type() == torch::kDouble) {
-      f.write_float64(name, std::vector<double>(t.data_ptr<double>(), t.data_ptr<double>() + t.numel()), true);
+      f.write_float64(
+          name, std::vector<double>(t.data_ptr<double>(), t.data_ptr<double>() + t.numel()), true);
     } else {
       throw IoError("checkpoint '" + path + "': tensor '" + name + "' has unsupported dtype");
     }

@@ -220,8 +220,15 @@ int run_bench(const Args& args, dist::MpiEnv& env) {
   if (!o.data_dir.empty()) {
     const auto& cfg = runs.front();
     data::TokenDataset ds(o.data_dir, "train", "");
-    data::LoaderOptions lo{cfg.train.micro_batch, cfg.train.seq_len, 1, world.rank(), world.size(),
-                           1, ds.manifest().pad_id, 0, false};
+    data::LoaderOptions lo{cfg.train.micro_batch,
+                           cfg.train.seq_len,
+                           1,
+                           world.rank(),
+                           world.size(),
+                           1,
+                           ds.manifest().pad_id,
+                           0,
+                           false};
     data::Loader loader(ds, lo);
     const int64_t n = 200;
     const auto t0 = std::chrono::steady_clock::now();
@@ -229,14 +236,16 @@ int run_bench(const Args& args, dist::MpiEnv& env) {
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const double loader_tps = double(n * cfg.train.micro_batch * cfg.train.seq_len) / s;
     double train_tps = 0;
-    for (const auto& r : results) train_tps = std::max(train_tps, double(r["tokens_per_s"]) / world.size());
+    for (const auto& r : results)
+      train_tps = std::max(train_tps, double(r["tokens_per_s"]) / world.size());
     loader_report = {{"dataset", o.data_dir},
                      {"loader_tokens_per_s_per_rank", loader_tps},
                      {"train_tokens_per_s_per_rank", train_tps},
                      {"loader_over_train", loader_tps / train_tps}};
     char line[200];
-    std::snprintf(line, sizeof line, "loader %.0f tok/s per rank vs training %.0f tok/s per rank: %.0fx",
-                  loader_tps, train_tps, loader_tps / train_tps);
+    std::snprintf(line, sizeof line,
+                  "loader %.0f tok/s per rank vs training %.0f tok/s per rank: %.0fx", loader_tps,
+                  train_tps, loader_tps / train_tps);
     log::info0(line);
   }
   nlohmann::json report = {{"bench", "mofe train step"},

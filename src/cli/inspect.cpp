@@ -66,10 +66,11 @@ int run_inspect(const Args& args, dist::MpiEnv& env) {
   std::vector<int32_t> prompt, response;
   for (size_t i = 0; i < sample.tokens.size(); ++i)
     (sample.loss_mask[i] ? response : prompt).push_back(sample.tokens[i]);
-  std::printf("sample %lld of %s (%zu tokens, %zu trained on)\n--- prompt (masked) ---\n%s\n"
-              "--- response (trained) ---\n%s\n",
-              (long long)index, split.c_str(), sample.tokens.size(), response.size(),
-              tok.decode(prompt).c_str(), tok.decode(response).c_str());
+  std::printf(
+      "sample %lld of %s (%zu tokens, %zu trained on)\n--- prompt (masked) ---\n%s\n"
+      "--- response (trained) ---\n%s\n",
+      (long long)index, split.c_str(), sample.tokens.size(), response.size(),
+      tok.decode(prompt).c_str(), tok.decode(response).c_str());
   return 0;
 }
 

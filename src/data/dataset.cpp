@@ -11,7 +11,8 @@ TokenDataset::TokenDataset(const std::string& dir, const std::string& split,
     : manifest_(Manifest::read(dir)) {
   if (!expected.empty() && manifest_.tokenizer_checksum != expected)
     throw IoError("dataset '" + dir + "' was made with tokenizer " + manifest_.tokenizer_checksum +
-                  " but the model uses " + expected + " (re-run mofe preprocess with the model's tokenizer)");
+                  " but the model uses " + expected +
+                  " (re-run mofe preprocess with the model's tokenizer)");
   for (const auto& e : manifest_.split(split)) {
     auto reader = std::make_unique<ShardReader>(dir + "/" + e.file, manifest_.tokenizer_checksum);
     if (reader->samples() != e.samples)

@@ -33,19 +33,22 @@ std::string basename(const std::string& path) {
 
 const json& field(const json& j, const char* key) {
   auto it = j.find(key);
-  if (it == j.end() || it->is_null()) throw Reject{reason::kMissingField, std::string("missing field '") + key + "'"};
+  if (it == j.end() || it->is_null())
+    throw Reject{reason::kMissingField, std::string("missing field '") + key + "'"};
   return *it;
 }
 
 std::string text_field(const json& j, const char* key) {
   const json& v = field(j, key);
-  if (!v.is_string()) throw Reject{reason::kMissingField, std::string("field '") + key + "' is not a string"};
+  if (!v.is_string())
+    throw Reject{reason::kMissingField, std::string("field '") + key + "' is not a string"};
   return v.get<std::string>();
 }
 
 int64_t int_field(const json& j, const char* key) {
   const json& v = field(j, key);
-  if (!v.is_number_integer()) throw Reject{reason::kMissingField, std::string("field '") + key + "' is not an integer"};
+  if (!v.is_number_integer())
+    throw Reject{reason::kMissingField, std::string("field '") + key + "' is not an integer"};
   return v.get<int64_t>();
 }
 
@@ -53,7 +56,8 @@ Example mcq_example(McqTemplate t, McqDoc doc) {
   if (strip(doc.question).empty()) throw Reject{reason::kEmptyQuestion, "empty question"};
   if (doc.answer < 0 || doc.answer >= int(doc.choices.size()))
     throw Reject{reason::kAnswerOutOfRange, "answer index " + std::to_string(doc.answer) +
-                                                " out of range [0, " + std::to_string(doc.choices.size()) + ")"};
+                                                " out of range [0, " +
+                                                std::to_string(doc.choices.size()) + ")"};
   return Example{render_description(t, doc) + render_question(t, doc), render_target(doc), ""};
 }
 
@@ -64,7 +68,8 @@ Example mmlu_json(const json& j) {
   d.subject = text_field(j, "subject");
   d.question = text_field(j, "question");
   const json& c = field(j, "choices");
-  if (!c.is_array() || c.size() != 4) throw Reject{reason::kMissingField, "'choices' must be a list of 4 strings"};
+  if (!c.is_array() || c.size() != 4)
+    throw Reject{reason::kMissingField, "'choices' must be a list of 4 strings"};
   for (const auto& x : c) d.options.push_back(x.is_string() ? x.get<std::string>() : x.dump());
   d.choices = kLetters;
   d.answer = static_cast<int>(int_field(j, "answer"));
@@ -89,24 +94,31 @@ Example pubmedqa(const json& j) {
   d.choices = {"yes", "no", "maybe"};
   const std::string decision = text_field(j, "final_decision");
   d.answer = decision == "yes" ? 0 : decision == "no" ? 1 : decision == "maybe" ? 2 : -1;
-  if (d.answer < 0) throw Reject{reason::kAnswerOutOfRange, "final_decision '" + decision + "' is not yes/no/maybe"};
+  if (d.answer < 0)
+    throw Reject{reason::kAnswerOutOfRange,
+                 "final_decision '" + decision + "' is not yes/no/maybe"};
   return mcq_example(McqTemplate::kPubmedqa, d);
 }
 
 Example from_json(Format f, const json& j, int cop_base) {
   if (!j.is_object()) throw Reject{reason::kBadJson, "record is not a JSON object"};
   switch (f) {
-    case Format::kMmlu: return mmlu_json(j);
-    case Format::kMedmcqa: return medmcqa(j, cop_base);
-    case Format::kPubmedqa: return pubmedqa(j);
+    case Format::kMmlu:
+      return mmlu_json(j);
+    case Format::kMedmcqa:
+      return medmcqa(j, cop_base);
+    case Format::kPubmedqa:
+      return pubmedqa(j);
     case Format::kSujetFinance: {
       const std::string inputs = text_field(j, "inputs"), answer = text_field(j, "answer");
       if (strip(inputs).empty()) throw Reject{reason::kEmptyQuestion, "empty 'inputs'"};
       return Example{strip(inputs) + "\nAnswer:", " " + strip(answer), ""};
     }
     case Format::kAlpaca: {
-      const std::string instruction = text_field(j, "instruction"), output = text_field(j, "output");
-      std::string input = j.contains("input") && j["input"].is_string() ? j["input"].get<std::string>() : "";
+      const std::string instruction = text_field(j, "instruction"),
+                        output = text_field(j, "output");
+      std::string input =
+          j.contains("input") && j["input"].is_string() ? j["input"].get<std::string>() : "";
       if (strip(instruction).empty()) throw Reject{reason::kEmptyQuestion, "empty 'instruction'"};
       std::string prompt = "### Instruction:\n" + instruction + "\n\n";
       if (!strip(input).empty()) prompt += "### Input:\n" + input + "\n\n";
@@ -117,7 +129,8 @@ Example from_json(Format f, const json& j, int cop_base) {
       if (strip(prompt).empty()) throw Reject{reason::kEmptyQuestion, "empty 'prompt'"};
       return Example{prompt, text_field(j, "response"), ""};
     }
-    case Format::kText: return Example{"", text_field(j, "text"), ""};
+    case Format::kText:
+      return Example{"", text_field(j, "text"), ""};
   }
   throw Reject{reason::kBadJson, "unsupported format"};
 }
@@ -161,7 +174,8 @@ int detect_cop_base(const std::string& text, const std::string& path, const Read
     throw UsageError("'" + path + "': MedMCQA 'cop' has both 0 and 4: pass --medmcqa-cop 0 or 1");
   const int base = four ? 1 : 0;
   if (cb.note)
-    cb.note("'" + path + "': MedMCQA 'cop' read as " + (base ? "1-based (original release)" : "0-based (Hugging Face copy)") +
+    cb.note("'" + path + "': MedMCQA 'cop' read as " +
+            (base ? "1-based (original release)" : "0-based (Hugging Face copy)") +
             (zero || four ? "" : " (no 0 or 4 seen: assumed)"));
   return base;
 }
@@ -172,7 +186,11 @@ bool valid_utf8(const std::string& s) {
   const size_t n = s.size();
   for (size_t i = 0; i < n;) {
     const auto c = static_cast<unsigned char>(s[i]);
-    const int extra = c < 0x80 ? 0 : (c >> 5) == 0x6 ? 1 : (c >> 4) == 0xE ? 2 : (c >> 3) == 0x1E ? 3 : -1;
+    const int extra = c < 0x80           ? 0
+                      : (c >> 5) == 0x6  ? 1
+                      : (c >> 4) == 0xE  ? 2
+                      : (c >> 3) == 0x1E ? 3
+                                         : -1;
     if (extra < 0 || i + extra > n - 1) return false;  // bad lead byte or cut-off sequence
     for (int k = 1; k <= extra; ++k)
       if ((static_cast<unsigned char>(s[i + k]) >> 6) != 0x2) return false;
@@ -191,9 +209,12 @@ std::vector<std::vector<std::string>> parse_csv(const std::string& text) {
   for (size_t i = 0; i < text.size(); ++i) {
     const char c = text[i];
     if (quoted) {
-      if (c == '"' && i + 1 < text.size() && text[i + 1] == '"') field += '"', ++i;
-      else if (c == '"') quoted = false;
-      else field += c;
+      if (c == '"' && i + 1 < text.size() && text[i + 1] == '"')
+        field += '"', ++i;
+      else if (c == '"')
+        quoted = false;
+      else
+        field += c;
     } else if (c == '"') {
       quoted = any = true;
     } else if (c == ',') {
@@ -212,9 +233,9 @@ std::vector<std::vector<std::string>> parse_csv(const std::string& text) {
 
 Format parse_format(const std::string& name) {
   static const std::map<std::string, Format> names = {
-      {"mmlu", Format::kMmlu},       {"medmcqa", Format::kMedmcqa},
+      {"mmlu", Format::kMmlu},         {"medmcqa", Format::kMedmcqa},
       {"pubmedqa", Format::kPubmedqa}, {"sujet-finance", Format::kSujetFinance},
-      {"alpaca", Format::kAlpaca},   {"prompt-response", Format::kPromptResponse},
+      {"alpaca", Format::kAlpaca},     {"prompt-response", Format::kPromptResponse},
       {"text", Format::kText}};
   auto it = names.find(name);
   if (it == names.end())
@@ -225,20 +246,29 @@ Format parse_format(const std::string& name) {
 
 std::string to_string(Format f) {
   switch (f) {
-    case Format::kMmlu: return "mmlu";
-    case Format::kMedmcqa: return "medmcqa";
-    case Format::kPubmedqa: return "pubmedqa";
-    case Format::kSujetFinance: return "sujet-finance";
-    case Format::kAlpaca: return "alpaca";
-    case Format::kPromptResponse: return "prompt-response";
-    case Format::kText: return "text";
+    case Format::kMmlu:
+      return "mmlu";
+    case Format::kMedmcqa:
+      return "medmcqa";
+    case Format::kPubmedqa:
+      return "pubmedqa";
+    case Format::kSujetFinance:
+      return "sujet-finance";
+    case Format::kAlpaca:
+      return "alpaca";
+    case Format::kPromptResponse:
+      return "prompt-response";
+    case Format::kText:
+      return "text";
   }
   return "?";
 }
 
 Format detect_format(const std::string& path) {
   const std::string name = basename(path);
-  auto ends = [&](const std::string& s) { return name.size() >= s.size() && name.compare(name.size() - s.size(), s.size(), s) == 0; };
+  auto ends = [&](const std::string& s) {
+    return name.size() >= s.size() && name.compare(name.size() - s.size(), s.size(), s) == 0;
+  };
   if (ends(".csv")) return Format::kMmlu;
   if (ends(".txt")) return Format::kText;
   if (name == "ori_pqal.json") return Format::kPubmedqa;
@@ -251,7 +281,8 @@ Format detect_format(const std::string& path) {
   try {
     j = json::parse(line);
   } catch (const json::exception&) {
-    throw UsageError("'" + path + "': cannot detect the format (first line is not JSON): pass --format");
+    throw UsageError("'" + path +
+                     "': cannot detect the format (first line is not JSON): pass --format");
   }
   auto has = [&](const char* k) { return j.is_object() && j.contains(k); };
   if (has("choices") && has("subject")) return Format::kMmlu;
@@ -295,7 +326,9 @@ void read_file(const std::string& path, Format format, const ReadOptions& option
       ++line;
       emit(line, [&] {
         if (row.size() != 6)
-          throw Reject{reason::kMissingField, "expected 6 CSV fields (question,A,B,C,D,answer), got " + std::to_string(row.size())};
+          throw Reject{
+              reason::kMissingField,
+              "expected 6 CSV fields (question,A,B,C,D,answer), got " + std::to_string(row.size())};
         McqDoc d;
         d.subject = subject;
         d.question = row[0];
@@ -349,8 +382,10 @@ void read_file(const std::string& path, Format format, const ReadOptions& option
   }
   int cop_base = 0;
   if (format == Format::kMedmcqa) {
-    if (options.medmcqa_cop == "auto") cop_base = detect_cop_base(text, path, cb);
-    else cop_base = options.medmcqa_cop == "1" ? 1 : 0;
+    if (options.medmcqa_cop == "auto")
+      cop_base = detect_cop_base(text, path, cb);
+    else
+      cop_base = options.medmcqa_cop == "1" ? 1 : 0;
   }
   for_each_line(text, [&](int64_t line, const std::string& s) {
     emit(line, [&] { return from_json(format, json::parse(s), cop_base); });

@@ -66,7 +66,8 @@ Batch Loader::make_batch(int64_t step, int64_t micro) {
   for (int64_t r = 0; r < rows; ++r) {
     auto* pi = input.data_ptr<int64_t>() + r * S;
     auto* pt = targets.data_ptr<int64_t>() + r * S;
-    for (int64_t t = 0; t < std::min<int64_t>(S, ids[r].size()); ++t) pi[t] = ids[r][t], pt[t] = tgt[r][t];
+    for (int64_t t = 0; t < std::min<int64_t>(S, ids[r].size()); ++t)
+      pi[t] = ids[r][t], pt[t] = tgt[r][t];
   }
   Batch batch;
   batch.input_ids_BS = input;

@@ -36,8 +36,9 @@ void Manifest::write(const std::string& dir) const {
   json j;
   j["format"] = "mofe-dataset";
   j["version"] = 1;
-  j["tokenizer"] = {{"path", tokenizer_path}, {"checksum", tokenizer_checksum}, {"vocab_size", vocab_size},
-                    {"bos_id", bos_id},       {"eos_id", eos_id},               {"pad_id", pad_id}};
+  j["tokenizer"] = {{"path", tokenizer_path},   {"checksum", tokenizer_checksum},
+                    {"vocab_size", vocab_size}, {"bos_id", bos_id},
+                    {"eos_id", eos_id},         {"pad_id", pad_id}};
   j["shards"] = json::array();
   for (const auto& s : shards) j["shards"].push_back(to_json(s));
   j["sources"] = json::parse(sources_json.empty() ? "[]" : sources_json);
@@ -55,11 +56,13 @@ void Manifest::write(const std::string& dir) const {
 Manifest Manifest::read(const std::string& dir) {
   const std::string path = dir + "/manifest.json";
   std::ifstream in(path);
-  if (!in) throw IoError("'" + dir + "' is not a mofe dataset: no manifest.json (run mofe preprocess)");
+  if (!in)
+    throw IoError("'" + dir + "' is not a mofe dataset: no manifest.json (run mofe preprocess)");
   Manifest m;
   try {
     json j = json::parse(in);
-    if (j.at("format") != "mofe-dataset") throw IoError("'" + path + "' is not a mofe dataset manifest");
+    if (j.at("format") != "mofe-dataset")
+      throw IoError("'" + path + "' is not a mofe dataset manifest");
     const auto& t = j.at("tokenizer");
     m.tokenizer_path = t.at("path"), m.tokenizer_checksum = t.at("checksum");
     m.vocab_size = t.at("vocab_size"), m.bos_id = t.at("bos_id"), m.eos_id = t.at("eos_id");
@@ -74,7 +77,8 @@ Manifest Manifest::read(const std::string& dir) {
   return m;
 }
 
-std::vector<ShardEntry> gather_shards(const std::vector<ShardEntry>& mine, const dist::Communicator& world) {
+std::vector<ShardEntry> gather_shards(const std::vector<ShardEntry>& mine,
+                                      const dist::Communicator& world) {
   json j = json::array();
   for (const auto& s : mine) j.push_back(to_json(s));
   const std::string text = j.dump();
@@ -84,7 +88,8 @@ std::vector<ShardEntry> gather_shards(const std::vector<ShardEntry>& mine, const
   std::vector<int> displs(world.size(), 0);
   for (int r = 1; r < world.size(); ++r) displs[r] = displs[r - 1] + lens[r - 1];
   std::string all(displs.back() + lens.back(), '\0');
-  MOFE_CHECK_MPI(MPI_Allgatherv(text.data(), len, MPI_CHAR, all.data(), lens.data(), displs.data(), MPI_CHAR, world.raw()));
+  MOFE_CHECK_MPI(MPI_Allgatherv(text.data(), len, MPI_CHAR, all.data(), lens.data(), displs.data(),
+                                MPI_CHAR, world.raw()));
   std::vector<ShardEntry> out;
   for (int r = 0; r < world.size(); ++r)
     for (const auto& s : json::parse(all.substr(displs[r], lens[r]))) out.push_back(entry_from(s));

@@ -24,8 +24,10 @@ void PreprocessConfig::validate() const {
   if (val_fraction < 0 || val_fraction >= 1) throw UsageError("--val-fraction must be in [0, 1)");
   if (shard_samples <= 0) throw UsageError("--shard-samples must be positive");
   if (max_seq_len < 2) throw UsageError("--max-seq-len must be at least 2");
-  if (truncate != "left" && truncate != "drop") throw UsageError("--truncate: expected left or drop");
-  if (on_error != "stop" && on_error != "skip") throw UsageError("--on-error: expected stop or skip");
+  if (truncate != "left" && truncate != "drop")
+    throw UsageError("--truncate: expected left or drop");
+  if (on_error != "stop" && on_error != "skip")
+    throw UsageError("--on-error: expected stop or skip");
   if (medmcqa_cop != "auto" && medmcqa_cop != "0" && medmcqa_cop != "1")
     throw UsageError("--medmcqa-cop: expected auto, 0 or 1");
   for (const auto& in : inputs)
@@ -72,7 +74,7 @@ bool make_sample(const Tokenizer& tok, const Example& ex, const PreprocessConfig
   const int64_t excess = int64_t(whole.size()) - cfg.max_seq_len;
   if (excess > 0) {
     const int64_t first = cfg.add_bos ? 1 : 0;  // keep BOS
-    const int64_t cuttable = prompt_len;       // only prompt tokens may go
+    const int64_t cuttable = prompt_len;        // only prompt tokens may go
     if (cfg.truncate == "drop" || excess > cuttable) return false;
     whole.erase(whole.begin() + first, whole.begin() + first + excess);
     mask.erase(mask.begin() + first, mask.begin() + first + excess);
@@ -91,7 +93,8 @@ PreprocessSummary preprocess(const PreprocessConfig& cfg, const dist::Communicat
   world.barrier();
 
   nlohmann::json sources = nlohmann::json::array();
-  for (const auto& in : cfg.inputs) sources.push_back({{"file", in}, {"checksum", file_checksum(in)}});
+  for (const auto& in : cfg.inputs)
+    sources.push_back({{"file", in}, {"checksum", file_checksum(in)}});
   ShardMeta meta{tok.checksum(), tok.vocab_size(), "", sources.dump()};
 
   PreprocessSummary sum;
@@ -102,7 +105,8 @@ PreprocessSummary preprocess(const PreprocessConfig& cfg, const dist::Communicat
     auto& w = writers[split];
     if (!w || w->samples() == 0) return;
     w->close();
-    written_shards.push_back(ShardEntry{split, fs::path(w->path()).filename().string(), w->samples(), w->tokens()});
+    written_shards.push_back(
+        ShardEntry{split, fs::path(w->path()).filename().string(), w->samples(), w->tokens()});
     w.reset();
   };
   auto writer_for = [&](const std::string& split) -> ShardWriter& {
@@ -129,7 +133,8 @@ PreprocessSummary preprocess(const PreprocessConfig& cfg, const dist::Communicat
       if (!mine) return;
       ++sum.read;
       if (cfg.on_error == "stop")
-        throw IoError(b.origin + ": " + b.reason + ": " + b.message + " (use --on-error skip to skip such records)");
+        throw IoError(b.origin + ": " + b.reason + ": " + b.message +
+                      " (use --on-error skip to skip such records)");
       ++sum.skipped[b.reason];
     };
     cb.example = [&](Example&& ex) {
@@ -158,12 +163,15 @@ PreprocessSummary preprocess(const PreprocessConfig& cfg, const dist::Communicat
 
   // Totals and the shard list on every rank; the manifest only once every shard is closed.
   std::vector<int64_t> counts{sum.read, sum.written, sum.truncated, sum.tokens, sum.train, sum.val};
-  std::vector<std::string> reasons = {reason::kBadJson, reason::kMissingField, reason::kAnswerOutOfRange,
-                                      reason::kInvalidUtf8, reason::kEmptyQuestion, "too_long"};
+  std::vector<std::string> reasons = {reason::kBadJson,          reason::kMissingField,
+                                      reason::kAnswerOutOfRange, reason::kInvalidUtf8,
+                                      reason::kEmptyQuestion,    "too_long"};
   for (const auto& r : reasons) counts.push_back(sum.skipped.count(r) ? sum.skipped[r] : 0);
-  MOFE_CHECK_MPI(MPI_Allreduce(MPI_IN_PLACE, counts.data(), int(counts.size()), MPI_INT64_T, MPI_SUM, world.raw()));
+  MOFE_CHECK_MPI(MPI_Allreduce(MPI_IN_PLACE, counts.data(), int(counts.size()), MPI_INT64_T,
+                               MPI_SUM, world.raw()));
   PreprocessSummary total;
-  total.read = counts[0], total.written = counts[1], total.truncated = counts[2], total.tokens = counts[3];
+  total.read = counts[0], total.written = counts[1], total.truncated = counts[2],
+  total.tokens = counts[3];
   total.train = counts[4], total.val = counts[5];
   for (size_t i = 0; i < reasons.size(); ++i)
     if (counts[6 + i]) total.skipped[reasons[i]] = counts[6 + i];

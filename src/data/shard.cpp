@@ -7,7 +7,8 @@
 
 namespace mofe::data {
 
-ShardWriter::ShardWriter(std::string path, ShardMeta meta) : path_(std::move(path)), meta_(std::move(meta)) {}
+ShardWriter::ShardWriter(std::string path, ShardMeta meta)
+    : path_(std::move(path)), meta_(std::move(meta)) {}
 
 void ShardWriter::add(const Sample& s) {
   tokens_.insert(tokens_.end(), s.tokens.begin(), s.tokens.end());
@@ -50,7 +51,8 @@ ShardReader::ShardReader(const std::string& path, const std::string& expected)
   if (file_.attr_string("mofe_format") != "mofe-tokens") bad("not a mofe token shard");
   const int64_t version = file_.attr_int("format_version");
   if (version != kShardFormatVersion)
-    bad("format version " + std::to_string(version) + ", this mofe reads " + std::to_string(kShardFormatVersion));
+    bad("format version " + std::to_string(version) + ", this mofe reads " +
+        std::to_string(kShardFormatVersion));
   tokenizer_checksum_ = file_.attr_string("tokenizer_checksum");
   if (!expected.empty() && tokenizer_checksum_ != expected)
     bad("made with tokenizer " + tokenizer_checksum_ + ", expected " + expected +
@@ -60,11 +62,14 @@ ShardReader::ShardReader(const std::string& path, const std::string& expected)
   const int64_t n_tokens = file_.length("tokens");
   if (offsets_.empty() || offsets_.front() != 0) bad("offsets must start at 0");
   for (size_t i = 1; i < offsets_.size(); ++i)
-    if (offsets_[i] < offsets_[i - 1]) bad("offsets not monotonic at sample " + std::to_string(i - 1));
+    if (offsets_[i] < offsets_[i - 1])
+      bad("offsets not monotonic at sample " + std::to_string(i - 1));
   if (offsets_.back() != n_tokens)
-    bad("offsets end at " + std::to_string(offsets_.back()) + " but the shard has " + std::to_string(n_tokens) + " tokens");
+    bad("offsets end at " + std::to_string(offsets_.back()) + " but the shard has " +
+        std::to_string(n_tokens) + " tokens");
   if (file_.length("loss_mask") != n_tokens) bad("loss_mask and tokens differ in length");
-  if (file_.attr_int("num_samples") != samples()) bad("num_samples attribute does not match offsets");
+  if (file_.attr_int("num_samples") != samples())
+    bad("num_samples attribute does not match offsets");
   tokens_ds_ = std::make_unique<io::H5Dataset>(file_.open_dataset("tokens"));
   mask_ds_ = std::make_unique<io::H5Dataset>(file_.open_dataset("loss_mask"));
   // Every id below the vocabulary, read in chunks (also verifies the Fletcher-32 checksums).
@@ -73,8 +78,9 @@ ShardReader::ShardReader(const std::string& path, const std::string& expected)
     const auto ids = tokens_ds_->read_int32(o, std::min(kChunk, n_tokens - o));
     for (size_t k = 0; k < ids.size(); ++k)
       if (ids[k] < 0 || ids[k] >= vocab_size_)
-        bad("token id " + std::to_string(ids[k]) + " at position " + std::to_string(o + int64_t(k)) +
-            " outside the vocabulary [0, " + std::to_string(vocab_size_) + ")");
+        bad("token id " + std::to_string(ids[k]) + " at position " +
+            std::to_string(o + int64_t(k)) + " outside the vocabulary [0, " +
+            std::to_string(vocab_size_) + ")");
   }
 }
 

@@ -37,14 +37,16 @@ void* mofe_spm_load(const char* path, char* err, size_t err_len) {
   return sp;
 }
 
-void mofe_spm_free(void* handle) { delete static_cast<sentencepiece::SentencePieceProcessor*>(handle); }
+void mofe_spm_free(void* handle) {
+  delete static_cast<sentencepiece::SentencePieceProcessor*>(handle);
+}
 
 // Ids as int32 through `sink`; returns 0 on success.
 int mofe_spm_encode(void* handle, const char* text, size_t len, mofe_spm_sink sink, void* ctx,
                     char* err, size_t err_len) {
   std::vector<int> ids;
-  const auto status =
-      static_cast<sentencepiece::SentencePieceProcessor*>(handle)->Encode(std::string(text, len), &ids);
+  const auto status = static_cast<sentencepiece::SentencePieceProcessor*>(handle)->Encode(
+      std::string(text, len), &ids);
   if (!status.ok()) {
     set_error(err, err_len, status.ToString());
     return 1;
@@ -57,7 +59,8 @@ int mofe_spm_encode(void* handle, const char* text, size_t len, mofe_spm_sink si
 // Text bytes through `sink`.
 int mofe_spm_decode(void* handle, const int32_t* ids, size_t n, mofe_spm_sink sink, void* ctx) {
   std::string text;
-  static_cast<sentencepiece::SentencePieceProcessor*>(handle)->Decode(std::vector<int>(ids, ids + n), &text);
+  static_cast<sentencepiece::SentencePieceProcessor*>(handle)->Decode(
+      std::vector<int>(ids, ids + n), &text);
   sink(ctx, text.data(), text.size());
   return 0;
 }
@@ -66,11 +69,16 @@ int mofe_spm_decode(void* handle, const int32_t* ids, size_t n, mofe_spm_sink si
 int64_t mofe_spm_info(void* handle, int what) {
   auto* sp = static_cast<sentencepiece::SentencePieceProcessor*>(handle);
   switch (what) {
-    case 0: return sp->bos_id();
-    case 1: return sp->eos_id();
-    case 2: return sp->pad_id();
-    case 3: return sp->unk_id();
-    default: return sp->GetPieceSize();
+    case 0:
+      return sp->bos_id();
+    case 1:
+      return sp->eos_id();
+    case 2:
+      return sp->pad_id();
+    case 3:
+      return sp->unk_id();
+    default:
+      return sp->GetPieceSize();
   }
 }
 }

@@ -35,18 +35,17 @@ std::string render_question(McqTemplate t, const McqDoc& doc) {
       return "Question: " + doc.question + "\nChoices:\n" + lettered(doc.options) + "Answer:";
     case McqTemplate::kPubmedqa: {
       std::string abstract;
-      for (size_t i = 0; i < doc.contexts.size(); ++i) abstract += (i ? "\n" : "") + doc.contexts[i];
+      for (size_t i = 0; i < doc.contexts.size(); ++i)
+        abstract += (i ? "\n" : "") + doc.contexts[i];
       return "Abstract: " + abstract + "\nQuestion: " + doc.question + "\nAnswer:";
     }
     case McqTemplate::kSujetFinance:
       // mofe's own: the record's instruction, then the allowed labels, then the answer.
-      return doc.question + "\nOptions: " +
-             [&] {
-               std::string s;
-               for (size_t i = 0; i < doc.choices.size(); ++i) s += (i ? ", " : "") + doc.choices[i];
-               return s;
-             }() +
-             "\nAnswer:";
+      return doc.question + "\nOptions: " + [&] {
+        std::string s;
+        for (size_t i = 0; i < doc.choices.size(); ++i) s += (i ? ", " : "") + doc.choices[i];
+        return s;
+      }() + "\nAnswer:";
     case McqTemplate::kGeneric:
       return "Question: " + strip(doc.question) + "\n" + lettered(doc.options) + "Answer:";
   }

@@ -81,7 +81,10 @@ Tokenizer::~Tokenizer() {
 }
 
 Tokenizer::Tokenizer(Tokenizer&& o) noexcept
-    : api_(o.api_), handle_(o.handle_), path_(std::move(o.path_)), checksum_(std::move(o.checksum_)) {
+    : api_(o.api_),
+      handle_(o.handle_),
+      path_(std::move(o.path_)),
+      checksum_(std::move(o.checksum_)) {
   o.handle_ = nullptr;
 }
 

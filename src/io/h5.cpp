@@ -71,8 +71,9 @@ void H5File::write_1d(const std::string& name, const std::vector<T>& v, hid_t ty
     H5Pset_shuffle(plist.id());
     H5Pset_deflate(plist.id(), 4);
   }
-  H5Handle ds(H5Dcreate2(id(), name.c_str(), type, space.id(), H5P_DEFAULT, plist.id(), H5P_DEFAULT),
-              H5Dclose);
+  H5Handle ds(
+      H5Dcreate2(id(), name.c_str(), type, space.id(), H5P_DEFAULT, plist.id(), H5P_DEFAULT),
+      H5Dclose);
   if (!ds.valid()) fail(path_, "cannot create dataset '" + name + "'");
   if (n > 0 && H5Dwrite(ds.id(), type, H5S_ALL, H5S_ALL, H5P_DEFAULT, v.data()) < 0)
     fail(path_, "cannot write dataset '" + name + "'");
@@ -101,16 +102,36 @@ std::vector<T> H5File::read_1d(const std::string& name, hid_t type, int64_t offs
   return out;
 }
 
-void H5File::write_float32(const std::string& n, const std::vector<float>& v, bool c) { write_1d(n, v, H5T_NATIVE_FLOAT, c); }
-void H5File::write_float64(const std::string& n, const std::vector<double>& v, bool c) { write_1d(n, v, H5T_NATIVE_DOUBLE, c); }
-std::vector<float> H5File::read_float32(const std::string& n) const { return read_1d<float>(n, H5T_NATIVE_FLOAT, 0, -1); }
-std::vector<double> H5File::read_float64(const std::string& n) const { return read_1d<double>(n, H5T_NATIVE_DOUBLE, 0, -1); }
-void H5File::write_int32(const std::string& n, const std::vector<int32_t>& v, bool c) { write_1d(n, v, H5T_NATIVE_INT32, c); }
-void H5File::write_int64(const std::string& n, const std::vector<int64_t>& v, bool c) { write_1d(n, v, H5T_NATIVE_INT64, c); }
-void H5File::write_uint8(const std::string& n, const std::vector<uint8_t>& v, bool c) { write_1d(n, v, H5T_NATIVE_UINT8, c); }
-std::vector<int32_t> H5File::read_int32(const std::string& n, int64_t o, int64_t c) const { return read_1d<int32_t>(n, H5T_NATIVE_INT32, o, c); }
-std::vector<int64_t> H5File::read_int64(const std::string& n, int64_t o, int64_t c) const { return read_1d<int64_t>(n, H5T_NATIVE_INT64, o, c); }
-std::vector<uint8_t> H5File::read_uint8(const std::string& n, int64_t o, int64_t c) const { return read_1d<uint8_t>(n, H5T_NATIVE_UINT8, o, c); }
+void H5File::write_float32(const std::string& n, const std::vector<float>& v, bool c) {
+  write_1d(n, v, H5T_NATIVE_FLOAT, c);
+}
+void H5File::write_float64(const std::string& n, const std::vector<double>& v, bool c) {
+  write_1d(n, v, H5T_NATIVE_DOUBLE, c);
+}
+std::vector<float> H5File::read_float32(const std::string& n) const {
+  return read_1d<float>(n, H5T_NATIVE_FLOAT, 0, -1);
+}
+std::vector<double> H5File::read_float64(const std::string& n) const {
+  return read_1d<double>(n, H5T_NATIVE_DOUBLE, 0, -1);
+}
+void H5File::write_int32(const std::string& n, const std::vector<int32_t>& v, bool c) {
+  write_1d(n, v, H5T_NATIVE_INT32, c);
+}
+void H5File::write_int64(const std::string& n, const std::vector<int64_t>& v, bool c) {
+  write_1d(n, v, H5T_NATIVE_INT64, c);
+}
+void H5File::write_uint8(const std::string& n, const std::vector<uint8_t>& v, bool c) {
+  write_1d(n, v, H5T_NATIVE_UINT8, c);
+}
+std::vector<int32_t> H5File::read_int32(const std::string& n, int64_t o, int64_t c) const {
+  return read_1d<int32_t>(n, H5T_NATIVE_INT32, o, c);
+}
+std::vector<int64_t> H5File::read_int64(const std::string& n, int64_t o, int64_t c) const {
+  return read_1d<int64_t>(n, H5T_NATIVE_INT64, o, c);
+}
+std::vector<uint8_t> H5File::read_uint8(const std::string& n, int64_t o, int64_t c) const {
+  return read_1d<uint8_t>(n, H5T_NATIVE_UINT8, o, c);
+}
 
 H5Dataset H5File::open_dataset(const std::string& name) const {
   H5Handle ds(H5Dopen2(id(), name.c_str(), H5P_DEFAULT), H5Dclose);
@@ -136,8 +157,12 @@ std::vector<T> H5Dataset::read(hid_t type, int64_t offset, int64_t count) const 
   return out;
 }
 
-std::vector<int32_t> H5Dataset::read_int32(int64_t o, int64_t c) const { return read<int32_t>(H5T_NATIVE_INT32, o, c); }
-std::vector<uint8_t> H5Dataset::read_uint8(int64_t o, int64_t c) const { return read<uint8_t>(H5T_NATIVE_UINT8, o, c); }
+std::vector<int32_t> H5Dataset::read_int32(int64_t o, int64_t c) const {
+  return read<int32_t>(H5T_NATIVE_INT32, o, c);
+}
+std::vector<uint8_t> H5Dataset::read_uint8(int64_t o, int64_t c) const {
+  return read<uint8_t>(H5T_NATIVE_UINT8, o, c);
+}
 
 int64_t H5File::length(const std::string& name) const {
   H5Handle ds(H5Dopen2(id(), name.c_str(), H5P_DEFAULT), H5Dclose);
@@ -154,7 +179,8 @@ bool H5File::has(const std::string& name) const {
 
 void H5File::set_attr(const std::string& name, int64_t value) {
   H5Handle space(H5Screate(H5S_SCALAR), H5Sclose);
-  H5Handle a(H5Acreate2(id(), name.c_str(), H5T_NATIVE_INT64, space.id(), H5P_DEFAULT, H5P_DEFAULT), H5Aclose);
+  H5Handle a(H5Acreate2(id(), name.c_str(), H5T_NATIVE_INT64, space.id(), H5P_DEFAULT, H5P_DEFAULT),
+             H5Aclose);
   if (!a.valid() || H5Awrite(a.id(), H5T_NATIVE_INT64, &value) < 0)
     fail(path_, "cannot write attribute '" + name + "'");
 }
@@ -163,7 +189,8 @@ void H5File::set_attr(const std::string& name, const std::string& value) {
   H5Handle type(H5Tcopy(H5T_C_S1), H5Tclose);
   H5Tset_size(type.id(), std::max<size_t>(1, value.size()));
   H5Handle space(H5Screate(H5S_SCALAR), H5Sclose);
-  H5Handle a(H5Acreate2(id(), name.c_str(), type.id(), space.id(), H5P_DEFAULT, H5P_DEFAULT), H5Aclose);
+  H5Handle a(H5Acreate2(id(), name.c_str(), type.id(), space.id(), H5P_DEFAULT, H5P_DEFAULT),
+             H5Aclose);
   if (!a.valid() || H5Awrite(a.id(), type.id(), value.c_str()) < 0)
     fail(path_, "cannot write attribute '" + name + "'");
 }

@@ -44,7 +44,8 @@ void MetricsLogger::log(const StepStats& s, bool print_line) {
                       {"tokens_per_s", tok_s},
                       {"step_time_s", s.step_time_s},
                       {"eta_s", eta},
-                      {"max_expert_load", load}, {"skipped", s.skipped},
+                      {"max_expert_load", load},
+                      {"skipped", s.skipped},
                       {"rows_per_expert", s.rows_per_expert}};
   out_ << j.dump() << "\n";
   out_.flush();

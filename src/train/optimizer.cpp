@@ -79,7 +79,8 @@ void AdamW::step() {
 AdamW::State* AdamW::state_of(const torch::Tensor& p) {
   for (size_t gi = 0; gi < groups_.size(); ++gi)
     for (size_t pi = 0; pi < groups_[gi].params.size(); ++pi)
-      if (groups_[gi].params[pi].unsafeGetTensorImpl() == p.unsafeGetTensorImpl()) return &state_[gi][pi];
+      if (groups_[gi].params[pi].unsafeGetTensorImpl() == p.unsafeGetTensorImpl())
+        return &state_[gi][pi];
   return nullptr;
 }
 

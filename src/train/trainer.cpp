@@ -4,8 +4,8 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <functional>
 #include <fstream>
+#include <functional>
 #include <nlohmann/json.hpp>
 
 #include "mofe/ckpt/checkpoint.h"
@@ -152,7 +152,7 @@ Trainer::RunResult Trainer::run() {
       throw UsageError("dataset '" + cfg_.data.source + "' has vocabulary " +
                        std::to_string(m.vocab_size) + " > model vocab_size " +
                        std::to_string(cfg_.model.vocab_size));
-    data::LoaderOptions lo{t.micro_batch, t.seq_len, t.grad_accum,      int(rank), int(world),
+    data::LoaderOptions lo{t.micro_batch, t.seq_len, t.grad_accum,       int(rank),     int(world),
                            t.seed,        m.pad_id,  cfg_.data.prefetch, cfg_.data.pack};
     loader = std::make_unique<data::Loader>(*dataset, lo, start);
     log::info0("data: " + cfg_.data.source + ", " + std::to_string(dataset->size()) +
@@ -170,11 +170,14 @@ Trainer::RunResult Trainer::run() {
     logger.log(last, print);
     bad_in_row = last.skipped ? bad_in_row + 1 : 0;
     if (last.skipped)
-      log::warn0("step " + std::to_string(step + 1) + ": non-finite loss or gradients, update skipped (" +
-                 std::to_string(bad_in_row) + " in a row)");
+      log::warn0("step " + std::to_string(step + 1) +
+                 ": non-finite loss or gradients, update skipped (" + std::to_string(bad_in_row) +
+                 " in a row)");
     if (bad_in_row >= ck.max_bad_steps)
-      throw Error(std::to_string(bad_in_row) + " steps in a row with non-finite loss or gradients; "
-                  "last good checkpoint: " + last_checkpoint);
+      throw Error(std::to_string(bad_in_row) +
+                  " steps in a row with non-finite loss or gradients; "
+                  "last good checkpoint: " +
+                  last_checkpoint);
     // Stop requests are agreed on at the step boundary: all ranks checkpoint the same step.
     std::vector<int64_t> stop{stop_requested() ? 1 : 0};
     backend_.all_reduce_host(stop, groups_.world);

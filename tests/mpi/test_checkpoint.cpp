@@ -32,19 +32,22 @@ config::RunConfig run_config(int ep, const std::string& dir, config::TrainMode m
 }
 
 // Steps [from, to) on this rank's slice of the global batch; returns the losses.
-std::vector<double> run_steps(train::Trainer& t, const config::RunConfig& cfg, int64_t from, int64_t to) {
+std::vector<double> run_steps(train::Trainer& t, const config::RunConfig& cfg, int64_t from,
+                              int64_t to) {
   auto world = dist::Communicator::world();
   std::vector<double> losses;
   for (int64_t s = from; s < to; ++s) {
     const int64_t first = (s * world.size() + world.rank()) * cfg.train.micro_batch;
-    losses.push_back(t.train_step({fixtures::synthetic_batch(cfg, first, cfg.train.micro_batch)}, s).loss);
+    losses.push_back(
+        t.train_step({fixtures::synthetic_batch(cfg, first, cfg.train.micro_batch)}, s).loss);
   }
   return losses;
 }
 
 std::string fresh_dir(const std::string& name) {
   auto world = dist::Communicator::world();
-  const std::string dir = ::testing::TempDir() + "mofe_ckpt_" + name + "_np" + std::to_string(world.size());
+  const std::string dir =
+      ::testing::TempDir() + "mofe_ckpt_" + name + "_np" + std::to_string(world.size());
   if (world.rank() == 0) fs::remove_all(dir);
   world.barrier();
   return dir;

@@ -27,7 +27,8 @@ const std::string kTokenizer = std::string(MOFE_SOURCE_DIR) + "/data/tokenizer.m
 // A directory per test, so tests running in parallel (ctest -j) never share files.
 std::string test_dir() {
   const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  return ::testing::TempDir() + "mofe_data_test/" + info->test_suite_name() + "." + info->name() + "/";
+  return ::testing::TempDir() + "mofe_data_test/" + info->test_suite_name() + "." + info->name() +
+         "/";
 }
 
 std::string temp_file(const std::string& name, const std::string& text) {
@@ -45,9 +46,10 @@ struct Read {
 
 Read read(const std::string& path, Format f, ReadOptions o = {}) {
   Read r;
-  read_file(path, f, o,
-            {[&](Example&& e) { r.ok.push_back(e); }, [&](const BadRecord& b) { r.bad.push_back(b); },
-             [&](const std::string& n) { r.notes.push_back(n); }});
+  read_file(
+      path, f, o,
+      {[&](Example&& e) { r.ok.push_back(e); }, [&](const BadRecord& b) { r.bad.push_back(b); },
+       [&](const std::string& n) { r.notes.push_back(n); }});
   return r;
 }
 
@@ -72,9 +74,10 @@ TEST(Formats, MmluCsvRendersTheHarnessTemplate) {
 }
 
 TEST(Formats, MmluHfJson) {
-  auto path = temp_file("mmlu.jsonl",
-                        R"({"question":"  Q?  ","subject":"anatomy","choices":["a","b","c","d"],"answer":2})"
-                        "\n");
+  auto path = temp_file(
+      "mmlu.jsonl",
+      R"({"question":"  Q?  ","subject":"anatomy","choices":["a","b","c","d"],"answer":2})"
+      "\n");
   auto r = read(path, Format::kMmlu);
   ASSERT_EQ(r.ok.size(), 1u);
   EXPECT_EQ(r.ok[0].prompt,
@@ -95,11 +98,13 @@ TEST(Formats, MedmcqaDetectsCopBase) {
   ASSERT_EQ(one.ok.size(), 1u);
   EXPECT_EQ(one.ok[0].response, " D");
   EXPECT_THAT(one.notes.at(0), HasSubstr("1-based"));
-  EXPECT_THROW(read(temp_file("m01.jsonl", rec0 + "\n" + rec4 + "\n"), Format::kMedmcqa), UsageError);
+  EXPECT_THROW(read(temp_file("m01.jsonl", rec0 + "\n" + rec4 + "\n"), Format::kMedmcqa),
+               UsageError);
 }
 
 TEST(Formats, PubmedqaKeyedObjectAndJsonLines) {
-  const std::string rec = R"({"QUESTION":"Is it?","CONTEXTS":["One.","Two."],"final_decision":"maybe"})";
+  const std::string rec =
+      R"({"QUESTION":"Is it?","CONTEXTS":["One.","Two."],"final_decision":"maybe"})";
   auto keyed = read(temp_file("ori_pqal.json", "{\"123\": " + rec + "}"), Format::kPubmedqa);
   auto lines = read(temp_file("pqa.jsonl", rec + "\n"), Format::kPubmedqa);
   for (const auto* r : {&keyed, &lines}) {
@@ -110,15 +115,20 @@ TEST(Formats, PubmedqaKeyedObjectAndJsonLines) {
 }
 
 TEST(Formats, InstructionAndTextFormats) {
-  auto sujet = read(temp_file("s.jsonl", R"({"inputs":"Headline.","answer":"positive","task_type":"x"})" "\n"),
-                    Format::kSujetFinance);
+  auto sujet =
+      read(temp_file("s.jsonl", R"({"inputs":"Headline.","answer":"positive","task_type":"x"})"
+                                "\n"),
+           Format::kSujetFinance);
   EXPECT_EQ(sujet.ok.at(0).prompt, "Headline.\nAnswer:");
   EXPECT_EQ(sujet.ok.at(0).response, " positive");
-  auto alpaca = read(temp_file("a.jsonl", R"({"instruction":"Do","input":"this","output":"done"})" "\n"),
+  auto alpaca = read(temp_file("a.jsonl", R"({"instruction":"Do","input":"this","output":"done"})"
+                                          "\n"),
                      Format::kAlpaca);
   EXPECT_EQ(alpaca.ok.at(0).prompt, "### Instruction:\nDo\n\n### Input:\nthis\n\n### Response:\n");
   EXPECT_EQ(alpaca.ok.at(0).response, "done");
-  auto pr = read(temp_file("p.jsonl", R"({"prompt":"P","response":"R"})" "\n"), Format::kPromptResponse);
+  auto pr = read(temp_file("p.jsonl", R"({"prompt":"P","response":"R"})"
+                                      "\n"),
+                 Format::kPromptResponse);
   EXPECT_EQ(pr.ok.at(0).prompt, "P");
   auto text = read(temp_file("t.txt", "first doc\nline two\n\n\nsecond\n"), Format::kText);
   ASSERT_EQ(text.ok.size(), 2u);
@@ -129,12 +139,18 @@ TEST(Formats, InstructionAndTextFormats) {
 
 TEST(Formats, BadRecordsAreReportedWithLineAndReason) {
   std::string lines;
-  lines += R"({"question":"Q","opa":"w","opb":"x","opc":"y","opd":"z","cop":1})" "\n";  // ok (line 1)
-  lines += "{not json\n";                                                                  // 2
-  lines += R"({"question":"Q","opa":"w","opb":"x","opc":"y","cop":1})" "\n";             // 3: no opd
-  lines += R"({"question":"Q","opa":"w","opb":"x","opc":"y","opd":"z","cop":7})" "\n";   // 4
-  lines += "{\"question\":\"\xff\xfe\",\"opa\":\"w\",\"opb\":\"x\",\"opc\":\"y\",\"opd\":\"z\",\"cop\":1}\n";  // 5
-  lines += R"({"question":"   ","opa":"w","opb":"x","opc":"y","opd":"z","cop":1})" "\n";  // 6
+  lines += R"({"question":"Q","opa":"w","opb":"x","opc":"y","opd":"z","cop":1})"
+           "\n";           // ok (line 1)
+  lines += "{not json\n";  // 2
+  lines += R"({"question":"Q","opa":"w","opb":"x","opc":"y","cop":1})"
+           "\n";  // 3: no opd
+  lines += R"({"question":"Q","opa":"w","opb":"x","opc":"y","opd":"z","cop":7})"
+           "\n";  // 4
+  lines +=
+      "{\"question\":\"\xff\xfe\",\"opa\":\"w\",\"opb\":\"x\",\"opc\":\"y\",\"opd\":\"z\",\"cop\":"
+      "1}\n";  // 5
+  lines += R"({"question":"   ","opa":"w","opb":"x","opc":"y","opd":"z","cop":1})"
+           "\n";  // 6
   auto path = temp_file("bad.jsonl", lines);
   ReadOptions o;
   o.medmcqa_cop = "0";
@@ -166,9 +182,12 @@ TEST(Formats, Utf8AndCsvHelpers) {
 TEST(Preprocess, RoundTripTokensMasksAndCounts) {
   Tokenizer tok(kTokenizer);
   PreprocessConfig c;
-  c.inputs = {temp_file("rt.jsonl", R"({"prompt":"What kind of thing is a cat?","response":" An animal."})" "\n"
-                                    R"({"prompt":"Name a color.","response":" Red."})" "\n"),
-              temp_file("rt.txt", "A cat is an animal.\n")};
+  c.inputs = {
+      temp_file("rt.jsonl", R"({"prompt":"What kind of thing is a cat?","response":" An animal."})"
+                            "\n"
+                            R"({"prompt":"Name a color.","response":" Red."})"
+                            "\n"),
+      temp_file("rt.txt", "A cat is an animal.\n")};
   c.tokenizer = kTokenizer;
   c.out_dir = dataset_dir("roundtrip");
   c.val_fraction = 0;
@@ -191,13 +210,18 @@ TEST(Preprocess, RoundTripTokensMasksAndCounts) {
   auto t = ds.sample(2);
   EXPECT_EQ(t.loss_mask[0], 0);
   for (size_t i = 1; i < t.tokens.size(); ++i) EXPECT_EQ(t.loss_mask[i], 1);
-  EXPECT_EQ(tok.decode(std::vector<int32_t>(t.tokens.begin() + 1, t.tokens.end() - 1)), "A cat is an animal.");
+  EXPECT_EQ(tok.decode(std::vector<int32_t>(t.tokens.begin() + 1, t.tokens.end() - 1)),
+            "A cat is an animal.");
 }
 
 TEST(Preprocess, StopsOrSkipsBadRecordsAndTruncates) {
   PreprocessConfig c;
-  c.inputs = {temp_file("mix.jsonl", R"({"prompt":"a long prompt with many words in it","response":" ok"})" "\n"
-                                     "oops\n" R"({"prompt":"p","response":" r"})" "\n")};
+  c.inputs = {temp_file("mix.jsonl",
+                        R"({"prompt":"a long prompt with many words in it","response":" ok"})"
+                        "\n"
+                        "oops\n"
+                        R"({"prompt":"p","response":" r"})"
+                        "\n")};
   c.tokenizer = kTokenizer;
   c.out_dir = dataset_dir("bad");
   auto world = dist::Communicator::dup(MPI_COMM_SELF, "self");
@@ -234,18 +258,21 @@ TEST(Shards, CorruptTruncatedOrForeignShardsAreRejected) {
   ShardReader ok(dir + "/s.h5", "crc32:1:1");
   EXPECT_EQ(ok.samples(), 2);
   EXPECT_EQ(ok.sample(1).tokens, (std::vector<int32_t>{4, 5}));
-  EXPECT_THAT([&] { ShardReader r(dir + "/s.h5", "crc32:2:2"); }, ::testing::ThrowsMessage<IoError>(HasSubstr("made with tokenizer")));
+  EXPECT_THAT([&] { ShardReader r(dir + "/s.h5", "crc32:2:2"); },
+              ::testing::ThrowsMessage<IoError>(HasSubstr("made with tokenizer")));
   // Truncated copy.
   const auto size = fs::file_size(dir + "/s.h5");
   fs::copy_file(dir + "/s.h5", dir + "/cut.h5");
   fs::resize_file(dir + "/cut.h5", size / 2);
-  EXPECT_THAT([&] { ShardReader r(dir + "/cut.h5", ""); }, ::testing::ThrowsMessage<IoError>(HasSubstr("cut.h5")));
+  EXPECT_THAT([&] { ShardReader r(dir + "/cut.h5", ""); },
+              ::testing::ThrowsMessage<IoError>(HasSubstr("cut.h5")));
   // An id outside the vocabulary.
   ShardWriter big(dir + "/oov.h5", ShardMeta{"crc32:1:1", 4, "train", "[]"});
   big.add(Sample{{1, 7}, {0, 1}});
   big.close();
   EXPECT_THAT([&] { ShardReader r(dir + "/oov.h5", ""); },
-              ::testing::ThrowsMessage<IoError>(HasSubstr("token id 7 at position 1 outside the vocabulary")));
+              ::testing::ThrowsMessage<IoError>(
+                  HasSubstr("token id 7 at position 1 outside the vocabulary")));
 }
 
 namespace {
@@ -255,13 +282,15 @@ std::string numbered_dataset(int64_t n) {
   fs::create_directories(dir);
   ShardWriter a(dir + "/train-a.h5", ShardMeta{"crc32:0:0", 1000, "train", "[]"});
   ShardWriter b(dir + "/train-b.h5", ShardMeta{"crc32:0:0", 1000, "train", "[]"});
-  for (int64_t i = 0; i < n; ++i) (i < n / 3 ? a : b).add(Sample{{int32_t(i + 3), 1, 2}, {0, 1, 1}});
+  for (int64_t i = 0; i < n; ++i)
+    (i < n / 3 ? a : b).add(Sample{{int32_t(i + 3), 1, 2}, {0, 1, 1}});
   a.close();
   b.close();
   Manifest m;
   m.tokenizer_checksum = "crc32:0:0";
   m.vocab_size = 1000;
-  m.shards = {{"train", "train-a.h5", n / 3, 3 * (n / 3)}, {"train", "train-b.h5", n - n / 3, 3 * (n - n / 3)}};
+  m.shards = {{"train", "train-a.h5", n / 3, 3 * (n / 3)},
+              {"train", "train-b.h5", n - n / 3, 3 * (n - n / 3)}};
   m.write(dir);
   return dir;
 }
@@ -281,7 +310,8 @@ TEST(Loader, EverySampleOncePerEpochOnAnyNumberOfRanks) {
           for (int64_t row = 0; row < 2; ++row) seen.insert(id_of(b, row));
     }
     ASSERT_EQ(int64_t(seen.size()), n) << world;
-    for (int64_t i = 0; i < n; ++i) EXPECT_EQ(seen.count(i), 1u) << "sample " << i << ", world " << world;
+    for (int64_t i = 0; i < n; ++i)
+      EXPECT_EQ(seen.count(i), 1u) << "sample " << i << ", world " << world;
   }
 }
 
@@ -330,7 +360,8 @@ TEST(Loader, PackingKeepsTheSameSamplesInFewerRows) {
   ASSERT_EQ(pb.input_ids_BS.size(0), 2);
   EXPECT_EQ(pa.loss_tokens, pb.loss_tokens);
   for (int64_t k = 0; k < 4; ++k)  // sample k sits in row k / 2 at offset 3 * (k % 2)
-    EXPECT_EQ(pb.input_ids_BS[k / 2][3 * (k % 2)].item<int64_t>(), pa.input_ids_BS[k][0].item<int64_t>());
+    EXPECT_EQ(pb.input_ids_BS[k / 2][3 * (k % 2)].item<int64_t>(),
+              pa.input_ids_BS[k][0].item<int64_t>());
   // The last token of a sample is not trained to predict the next sample's first token.
   EXPECT_EQ(pb.targets_BS[0][2].item<int64_t>(), -100);
   EXPECT_EQ(pb.targets_BS[0][3].item<int64_t>(), 1);

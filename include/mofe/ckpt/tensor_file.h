@@ -13,7 +13,7 @@ namespace mofe::ckpt {
 
 using NamedTensors = std::vector<std::pair<std::string, torch::Tensor>>;
 
-void write_tensors(const std::string& path, const NamedTensors& tensors);  // flushed on return
+void write_tensors(const std::string& path, const NamedTensors& tensors);    // flushed on return
 std::map<std::string, torch::Tensor> read_tensors(const std::string& path);  // CPU tensors
 
 }  // namespace mofe::ckpt

@@ -12,8 +12,8 @@
 
 namespace mofe {
 
-constexpr int kExitUsage = 2;    // bad command line / config
-constexpr int kExitFailure = 1;  // runtime failure (I/O, communication, numerics)
+constexpr int kExitUsage = 2;       // bad command line / config
+constexpr int kExitFailure = 1;     // runtime failure (I/O, communication, numerics)
 constexpr int kExitResumable = 75;  // stopped by a signal after a checkpoint (EX_TEMPFAIL)
 
 class Error : public std::runtime_error {

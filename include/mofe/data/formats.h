@@ -2,15 +2,16 @@
 // (prompt + response). Multiple-choice formats render their prompt with the templates shared
 // with evaluation (templates.h). Bad records are reported with "file:line" and a reason key;
 // the caller decides to stop or to count and skip.
-//   mmlu            original CSV (question,A,B,C,D,answer letter; subject from "<subject>_<split>.csv")
+//   mmlu            original CSV (question,A,B,C,D,answer letter; subject from
+//   "<subject>_<split>.csv")
 //                   or HF JSON lines (question, subject, choices[4], answer 0-3)
 //   medmcqa         JSON lines: question, opa..opd, cop (0-based HF copy or 1-based original)
 //   pubmedqa        ori_pqal.json (object keyed by PubMed id) or JSON lines: QUESTION,
 //                   CONTEXTS[], final_decision yes|no|maybe
-//   sujet-finance   JSON lines: inputs, answer (plus system_prompt, user_prompt, task_type, dataset)
-//   alpaca          JSON lines: instruction, input, output
-//   prompt-response JSON lines: prompt, response
-//   text            JSON lines with "text", or a plain text file (one document per blank-line-separated block); no loss mask
+//   sujet-finance   JSON lines: inputs, answer (plus system_prompt, user_prompt, task_type,
+//   dataset) alpaca          JSON lines: instruction, input, output prompt-response JSON lines:
+//   prompt, response text            JSON lines with "text", or a plain text file (one document per
+//   blank-line-separated block); no loss mask
 #pragma once
 
 #include <functional>

@@ -28,8 +28,8 @@ struct LoaderOptions {
   int rank = 0, world = 1;
   uint64_t seed = 1234;
   int64_t pad_id = 0;
-  int prefetch = 4;  // micro-batches read ahead; 0 reads on demand
-  bool pack = false; // lay a micro-batch's samples end to end in as few rows as they need
+  int prefetch = 4;   // micro-batches read ahead; 0 reads on demand
+  bool pack = false;  // lay a micro-batch's samples end to end in as few rows as they need
 };
 
 class Loader {

@@ -27,6 +27,7 @@ struct Manifest {
 };
 
 // Every rank's entries, on every rank, sorted (collective over `world`).
-std::vector<ShardEntry> gather_shards(const std::vector<ShardEntry>& mine, const dist::Communicator& world);
+std::vector<ShardEntry> gather_shards(const std::vector<ShardEntry>& mine,
+                                      const dist::Communicator& world);
 
 }  // namespace mofe::data

@@ -19,14 +19,14 @@ namespace mofe::data {
 struct PreprocessConfig {
   std::vector<std::string> inputs;
   std::string format = "auto";
-  std::string tokenizer;            // SentencePiece tokenizer.model
+  std::string tokenizer;  // SentencePiece tokenizer.model
   std::string out_dir;
   double val_fraction = 0.1;
   uint64_t seed = 1234;
-  int64_t shard_samples = 100000;   // samples per shard (per rank)
-  int64_t max_seq_len = 2048;       // tokens per sample, BOS/EOS included
-  std::string truncate = "left";    // left: cut the prompt's start | drop: skip the sample
-  std::string on_error = "stop";    // stop at the first bad record | skip and count
+  int64_t shard_samples = 100000;  // samples per shard (per rank)
+  int64_t max_seq_len = 2048;      // tokens per sample, BOS/EOS included
+  std::string truncate = "left";   // left: cut the prompt's start | drop: skip the sample
+  std::string on_error = "stop";   // stop at the first bad record | skip and count
   std::string medmcqa_cop = "auto";
   bool add_bos = true, add_eos = true;
 

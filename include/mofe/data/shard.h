@@ -1,8 +1,8 @@
 // Token shards: one HDF5 file holds many tokenized samples.
-//   /tokens     int32 [N]     every sample's token ids, concatenated (chunked, deflate, Fletcher-32)
-//   /offsets    int64 [n + 1] sample i is tokens[offsets[i], offsets[i+1])
-//   /loss_mask  uint8 [N]     1 where the token is a training target (response tokens)
-//   attributes  mofe_format = "mofe-tokens", format_version, tokenizer_checksum, vocab_size,
+//   /tokens     int32 [N]     every sample's token ids, concatenated (chunked, deflate,
+//   Fletcher-32) /offsets    int64 [n + 1] sample i is tokens[offsets[i], offsets[i+1]) /loss_mask
+//   uint8 [N]     1 where the token is a training target (response tokens) attributes  mofe_format
+//   = "mofe-tokens", format_version, tokenizer_checksum, vocab_size,
 //               split, sources (JSON), num_samples, num_tokens
 // A shard is written under "<name>.tmp" and renamed when complete, so a crash never leaves a
 // file with the final name half-written.

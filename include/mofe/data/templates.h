@@ -2,7 +2,8 @@
 // so a model is tuned on exactly the text it is scored on. The multiple-choice ones are the
 // lm-evaluation-harness defaults:
 //   mmlu      description "The following are multiple choice questions (with answers) about
-//             {subject, '_' -> ' '}.\n\n", then "{question.strip()}\nA. {c0}\nB. {c1}\nC. {c2}\nD. {c3}\nAnswer:"
+//             {subject, '_' -> ' '}.\n\n", then "{question.strip()}\nA. {c0}\nB. {c1}\nC. {c2}\nD.
+//             {c3}\nAnswer:"
 //   medmcqa   "Question: {question}\nChoices:\nA. {opa}\nB. {opb}\nC. {opc}\nD. {opd}\nAnswer:"
 //   pubmedqa  "Abstract: {contexts joined by \n}\nQuestion: {question}\nAnswer:"
 // The continuation (target) is " " + choice ("target delimiter" of the harness).
@@ -15,12 +16,12 @@ namespace mofe::data {
 
 // A multiple-choice question, whatever its source format.
 struct McqDoc {
-  std::string subject;               // mmlu subject ("college_medicine"), empty otherwise
+  std::string subject;  // mmlu subject ("college_medicine"), empty otherwise
   std::string question;
-  std::vector<std::string> options;  // the answer texts
-  std::vector<std::string> choices;  // what is scored/generated: "A".."D", or "yes"/"no"/"maybe"
-  std::vector<std::string> contexts; // pubmedqa abstract sentences
-  int answer = -1;                   // index into choices
+  std::vector<std::string> options;   // the answer texts
+  std::vector<std::string> choices;   // what is scored/generated: "A".."D", or "yes"/"no"/"maybe"
+  std::vector<std::string> contexts;  // pubmedqa abstract sentences
+  int answer = -1;                    // index into choices
 };
 
 enum class McqTemplate { kMmlu, kMedmcqa, kPubmedqa, kSujetFinance, kGeneric };

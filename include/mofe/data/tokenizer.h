@@ -1,6 +1,6 @@
-// Tokenizer: a SentencePiece model (loaded through libmofe_spm, see src/data/spm_shim.cpp) (any Llama-style tokenizer.model, the 32000-piece
-// Llama/TinyLlama one included) with the file's identity (CRC-32 and size) so datasets and
-// models made with different tokenizers are told apart.
+// Tokenizer: a SentencePiece model (loaded through libmofe_spm, see src/data/spm_shim.cpp) (any
+// Llama-style tokenizer.model, the 32000-piece Llama/TinyLlama one included) with the file's
+// identity (CRC-32 and size) so datasets and models made with different tokenizers are told apart.
 #pragma once
 
 #include <cstdint>
@@ -31,7 +31,7 @@ class Tokenizer {
   const std::string& path() const { return path_; }
 
  private:
-  const SpmApi* api_;        // SentencePiece, loaded apart from LibTorch (spm_shim.cpp)
+  const SpmApi* api_;  // SentencePiece, loaded apart from LibTorch (spm_shim.cpp)
   void* handle_ = nullptr;
   std::string path_, checksum_;
 };

@@ -68,9 +68,12 @@ class H5File {
   void write_float64(const std::string& name, const std::vector<double>& v, bool compress);
   std::vector<float> read_float32(const std::string& name) const;
   std::vector<double> read_float64(const std::string& name) const;
-  std::vector<int32_t> read_int32(const std::string& name, int64_t offset = 0, int64_t count = -1) const;
-  std::vector<int64_t> read_int64(const std::string& name, int64_t offset = 0, int64_t count = -1) const;
-  std::vector<uint8_t> read_uint8(const std::string& name, int64_t offset = 0, int64_t count = -1) const;
+  std::vector<int32_t> read_int32(const std::string& name, int64_t offset = 0,
+                                  int64_t count = -1) const;
+  std::vector<int64_t> read_int64(const std::string& name, int64_t offset = 0,
+                                  int64_t count = -1) const;
+  std::vector<uint8_t> read_uint8(const std::string& name, int64_t offset = 0,
+                                  int64_t count = -1) const;
   int64_t length(const std::string& name) const;  // elements of a 1-D dataset
   H5Dataset open_dataset(const std::string& name) const;
   bool has(const std::string& name) const;
