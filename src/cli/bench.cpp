@@ -25,6 +25,7 @@
 #include "mofe/dist/process_groups.h"
 #include "mofe/model/flops.h"
 #include "mofe/train/trainer.h"
+#include "parse_args.h"
 
 namespace po = boost::program_options;
 
@@ -98,13 +99,7 @@ int run_bench(const Args& args, dist::MpiEnv& env) {
   bool help = false;
   const bool ok = agree_on_setup(
       [&] {
-        po::variables_map vm;
-        try {
-          po::store(po::command_line_parser(args).options(desc).run(), vm);
-          po::notify(vm);
-        } catch (const po::error& e) {
-          throw UsageError(e.what());
-        }
+        const auto vm = parse_args(args, desc);
         if ((help = vm.count("help"))) return;
         if (o.steps <= 0 || o.warmup < 0) throw UsageError("--steps must be > 0, --warmup >= 0");
         for (int64_t e : config::parse_int_list(o.experts, "--experts")) {

@@ -8,6 +8,7 @@
 #include "mofe/core/log.h"
 #include "mofe/data/dataset.h"
 #include "mofe/data/tokenizer.h"
+#include "parse_args.h"
 
 namespace po = boost::program_options;
 
@@ -30,13 +31,7 @@ int run_inspect(const Args& args, dist::MpiEnv& env) {
   pos.add("dir", 1);
   const bool ok = agree_on_setup(
       [&] {
-        po::variables_map vm;
-        try {
-          po::store(po::command_line_parser(args).options(desc).positional(pos).run(), vm);
-          po::notify(vm);
-        } catch (const po::error& e) {
-          throw UsageError(e.what());
-        }
+        const auto vm = parse_args(args, desc, &pos);
         if ((help = vm.count("help"))) return;
         if (dir.empty()) throw UsageError("mofe inspect: give a dataset directory");
       },

@@ -9,6 +9,7 @@
 #include "mofe/core/log.h"
 #include "mofe/data/preprocess.h"
 #include "mofe/dist/communicator.h"
+#include "parse_args.h"
 
 namespace po = boost::program_options;
 
@@ -39,13 +40,7 @@ int run_preprocess(const Args& args, dist::MpiEnv& env) {
   pos.add("input", -1);
   const bool ok = agree_on_setup(
       [&] {
-        po::variables_map vm;
-        try {
-          po::store(po::command_line_parser(args).options(desc).positional(pos).run(), vm);
-          po::notify(vm);
-        } catch (const po::error& e) {
-          throw UsageError(e.what());
-        }
+        const auto vm = parse_args(args, desc, &pos);
         if ((help = vm.count("help"))) return;
         c.add_bos = !no_bos, c.add_eos = !no_eos;
         c.validate();

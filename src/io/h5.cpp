@@ -82,24 +82,7 @@ void H5File::write_1d(const std::string& name, const std::vector<T>& v, hid_t ty
 template <typename T>
 std::vector<T> H5File::read_1d(const std::string& name, hid_t type, int64_t offset,
                                int64_t count) const {
-  H5Handle ds(H5Dopen2(id(), name.c_str(), H5P_DEFAULT), H5Dclose);
-  if (!ds.valid()) fail(path_, "missing dataset '" + name + "'");
-  H5Handle space(H5Dget_space(ds.id()), H5Sclose);
-  hsize_t n = 0;
-  if (H5Sget_simple_extent_ndims(space.id()) != 1) fail(path_, "dataset '" + name + "' is not 1-D");
-  H5Sget_simple_extent_dims(space.id(), &n, nullptr);
-  if (count < 0) count = static_cast<int64_t>(n) - offset;
-  if (offset < 0 || count < 0 || hsize_t(offset + count) > n)
-    fail(path_, "read of [" + std::to_string(offset) + ", " + std::to_string(offset + count) +
-                    ") outside dataset '" + name + "' of " + std::to_string(n));
-  std::vector<T> out(count);
-  if (count == 0) return out;
-  const hsize_t start = offset, cnt = count;
-  H5Sselect_hyperslab(space.id(), H5S_SELECT_SET, &start, nullptr, &cnt, nullptr);
-  H5Handle mem(H5Screate_simple(1, &cnt, nullptr), H5Sclose);
-  if (H5Dread(ds.id(), type, mem.id(), space.id(), H5P_DEFAULT, out.data()) < 0)
-    fail(path_, "cannot read dataset '" + name + "' (checksum mismatch or truncated file)");
-  return out;
+  return open_dataset(name).read<T>(type, offset, count);
 }
 
 void H5File::write_float32(const std::string& n, const std::vector<float>& v, bool c) {
@@ -143,7 +126,10 @@ template <typename T>
 std::vector<T> H5Dataset::read(hid_t type, int64_t offset, int64_t count) const {
   H5Handle space(H5Dget_space(ds_.id()), H5Sclose);
   hsize_t n = 0;
+  if (H5Sget_simple_extent_ndims(space.id()) != 1)
+    fail(path_, "dataset '" + name_ + "' is not 1-D");
   H5Sget_simple_extent_dims(space.id(), &n, nullptr);
+  if (count < 0) count = static_cast<int64_t>(n) - offset;
   if (offset < 0 || count < 0 || hsize_t(offset + count) > n)
     fail(path_, "read of [" + std::to_string(offset) + ", " + std::to_string(offset + count) +
                     ") outside dataset '" + name_ + "' of " + std::to_string(n));

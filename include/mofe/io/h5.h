@@ -44,10 +44,11 @@ class H5Dataset {
       : ds_(std::move(ds)), path_(std::move(path)), name_(std::move(name)) {}
   std::vector<int32_t> read_int32(int64_t offset, int64_t count) const;
   std::vector<uint8_t> read_uint8(int64_t offset, int64_t count) const;
-
- private:
+  // [offset, offset + count) converted to `type`; count < 0 reads to the end.
   template <typename T>
   std::vector<T> read(hid_t type, int64_t offset, int64_t count) const;
+
+ private:
   H5Handle ds_;
   std::string path_, name_;
 };
