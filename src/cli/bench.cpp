@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "mofe/ckpt/checkpoint.h"
 #include "mofe/cli/commands.h"
 #include "mofe/config/options.h"
 #include "mofe/core/device.h"
@@ -35,7 +36,7 @@ namespace {
 
 struct BenchOptions {
   std::string preset = "tiny", experts = "2,4,8", modes = "mofe,full", json_file, comm = "mpi",
-              device = "cpu", data_dir;
+              device = "cpu", data_dir, checkpoint_dir;
   int64_t steps = 3, warmup = 1;
   int threads = 0, ep_size = 0;
 };
@@ -92,7 +93,9 @@ int run_bench(const Args& args, dist::MpiEnv& env) {
                                               "mpi | nccl")(
       "device", po::value(&o.device)->default_value(o.device), "cpu | cuda | auto")(
       "json", po::value(&o.json_file), "also write the JSON report to FILE")(
-      "data", po::value(&o.data_dir), "also time the loader on this dataset against training");
+      "data", po::value(&o.data_dir), "also time the loader on this dataset against training")(
+      "checkpoint-dir", po::value(&o.checkpoint_dir),
+      "also time checkpoint writes and reads (mofe vs full) here");
 
   std::vector<config::RunConfig> runs;
   torch::Device device(torch::kCPU);
@@ -183,6 +186,32 @@ int run_bench(const Args& args, dist::MpiEnv& env) {
                           {"total", flops.total()}}},
                         {"achieved_gflops_per_rank", flops.total() / step_s / 1e9},
                         {"mfu", flops.total() / step_s / peak}};
+    if (!o.checkpoint_dir.empty()) {
+      // Checkpoint cost of this trained state: trainable-only (frozen experts recorded, not
+      // written) against --full-checkpoint, then a restore into a fresh trainer.
+      for (bool full : {false, true}) {
+        config::CheckpointConfig cc = cfg.checkpoint;
+        cc.dir = o.checkpoint_dir + "/" + std::to_string(cfg.model.num_local_experts) + "-" +
+                 config::to_string(cfg.train.mode) + (full ? "-full" : "");
+        cc.full = full;
+        cc.keep = 1;
+        const auto saved = ckpt::save(cc, cfg, cfg.train.steps, trainer, groups);
+        train::Trainer fresh(cfg, groups, *backend, device);
+        cc.resume = saved.path;
+        const auto t1 = std::chrono::steady_clock::now();
+        ckpt::restore(cc, fresh, groups);
+        std::vector<double> t{
+            saved.seconds,
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count()};
+        MOFE_CHECK_MPI(MPI_Allreduce(MPI_IN_PLACE, t.data(), 2, MPI_DOUBLE, MPI_MAX, world.raw()));
+        r[full ? "checkpoint_full" : "checkpoint"] = {
+            {"bytes", saved.bytes}, {"write_s", t[0]}, {"read_s", t[1]}};
+        char line[200];
+        std::snprintf(line, sizeof line, "      checkpoint%s: %.1f MB, write %.3f s, read %.3f s",
+                      full ? " (full)" : "", saved.bytes / 1e6, t[0], t[1]);
+        log::info0(line);
+      }
+    }
     results.push_back(r);
     char line[256];
     std::snprintf(line, sizeof line,
