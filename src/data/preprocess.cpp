@@ -123,24 +123,29 @@ PreprocessSummary preprocess(const PreprocessConfig& cfg, const dist::Communicat
   };
 
   ReadOptions ro{cfg.medmcqa_cop};
+  // Records are numbered across all inputs; rank r takes those whose number is r mod world.
   int64_t global_index = 0;
+  auto claim = [&](int64_t& index) {
+    index = global_index++;
+    if (index % world.size() != world.rank()) return false;
+    ++sum.read;
+    return true;
+  };
   for (const auto& in : cfg.inputs) {
     const Format f = cfg.format == "auto" ? detect_format(in) : parse_format(cfg.format);
     ReadCallbacks cb;
     cb.note = [&](const std::string& msg) { log::info0(msg); };
     cb.bad = [&](const BadRecord& b) {
-      const int64_t mine = global_index++ % world.size() == world.rank();
-      if (!mine) return;
-      ++sum.read;
+      int64_t index = 0;
+      if (!claim(index)) return;
       if (cfg.on_error == "stop")
         throw IoError(b.origin + ": " + b.reason + ": " + b.message +
                       " (use --on-error skip to skip such records)");
       ++sum.skipped[b.reason];
     };
     cb.example = [&](Example&& ex) {
-      const int64_t index = global_index++;
-      if (index % world.size() != world.rank()) return;
-      ++sum.read;
+      int64_t index = 0;
+      if (!claim(index)) return;
       Sample s;
       bool truncated = false;
       if (!make_sample(tok, ex, cfg, s, truncated)) {

@@ -51,12 +51,16 @@ Trainer::Trainer(const config::RunConfig& cfg, const dist::ProcessGroups& groups
 }
 
 std::pair<double, double> Trainer::forward_backward(const std::vector<data::Batch>& micro_batches,
-                                                    std::vector<std::vector<int64_t>>* rows) {
+                                                    std::vector<std::vector<int64_t>>* rows,
+                                                    int64_t* global_input_tokens) {
   // Global loss-token count first: every micro-batch's loss is divided by it, so the summed
   // gradient is the gradient of the mean over the whole global batch.
-  std::vector<int64_t> tokens{0};
-  for (const auto& b : micro_batches) tokens[0] += b.loss_tokens;
+  // One all-reduce carries the processed-token count (for tokens/s) along.
+  std::vector<int64_t> tokens{0, 0};
+  for (const auto& b : micro_batches)
+    tokens[0] += b.loss_tokens, tokens[1] += b.input_ids_BS.numel();
   backend_.all_reduce_host(tokens, groups_.world);
+  if (global_input_tokens) *global_input_tokens = tokens[1];
   const double global_tokens = double(std::max<int64_t>(1, tokens[0]));
   const double accum = double(micro_batches.size());
   const double aux_coef = cfg_.model.is_moe() ? cfg_.model.router_aux_loss_coef : 0.0;
@@ -88,7 +92,7 @@ StepStats Trainer::train_step(const std::vector<data::Batch>& micro_batches, int
   optimizer_->zero_grad();
   StepStats s;
   s.step = step + 1;
-  std::tie(s.loss, s.aux_loss) = forward_backward(micro_batches, &s.rows_per_expert);
+  std::tie(s.loss, s.aux_loss) = forward_backward(micro_batches, &s.rows_per_expert, &s.tokens);
   s.grad_norm = clip_grad_norm(params_, cfg_.train.clip_grad, groups_, backend_);
   s.lr = learning_rate(cfg_.train, step);
   // Loss and norm are global, so every rank makes the same decision.
@@ -97,10 +101,6 @@ StepStats Trainer::train_step(const std::vector<data::Batch>& micro_batches, int
     optimizer_->set_lr(s.lr);
     optimizer_->step();
   }
-  std::vector<int64_t> tokens{0};  // tokens processed (padding included) over all ranks
-  for (const auto& b : micro_batches) tokens[0] += b.input_ids_BS.numel();
-  backend_.all_reduce_host(tokens, groups_.world);
-  s.tokens = tokens[0];
   core::synchronize(device_);  // so the step time includes queued device work
   s.step_time_s = std::chrono::duration<double>(Clock::now() - t0).count();
   return s;

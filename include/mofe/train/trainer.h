@@ -32,9 +32,11 @@ class Trainer {
   StepStats train_step(const std::vector<data::Batch>& micro_batches, int64_t step);
 
   // Forward + backward + gradient sync only (no clip, no update): for tests and benchmarks.
-  // Returns {loss, aux} over the global batch.
+  // Returns {loss, aux} over the global batch; optionally the per-layer expert counts and the
+  // tokens processed over all ranks (padding included).
   std::pair<double, double> forward_backward(const std::vector<data::Batch>& micro_batches,
-                                             std::vector<std::vector<int64_t>>* rows = nullptr);
+                                             std::vector<std::vector<int64_t>>* rows = nullptr,
+                                             int64_t* global_input_tokens = nullptr);
 
   // The whole run on the configured data: resume, loop, log, checkpoint. Stops early (and says
   // so in the result) when a stop signal arrives; the checkpoint is then written first.
