@@ -10,6 +10,7 @@
 
 #include "mofe/cli/commands.h"
 #include "mofe/core/error.h"
+#include "mofe/core/fault.h"
 #include "mofe/core/log.h"
 #include "mofe/dist/mpi_env.h"
 
@@ -45,6 +46,14 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "mofe: error: unknown command '%s'\n%s", argv[1], kUsage);
     return mofe::kExitUsage;
   }
+  try {  // test-only fault injection (core/fault.h); every rank reads the same variable
+    mofe::fault::configure_from_env(env.world_rank());
+  } catch (const mofe::UsageError& e) {
+    if (env.world_rank() == 0) std::fprintf(stderr, "mofe: error: %s\n", e.what());
+    return mofe::kExitUsage;
+  }
+  if (!mofe::fault::describe().empty())
+    mofe::log::warn0("fault injection armed: MOFE_FAULT=" + mofe::fault::describe());
   mofe::cli::Args args(argv + 2, argv + argc);
   try {
     return it->second(args, env);

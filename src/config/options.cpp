@@ -176,7 +176,10 @@ ParsedRun parse_run_config(const std::vector<std::string>& args) {
       "threads", po::value(&c.runtime.threads)->default_value(c.runtime.threads),
       "intra-op threads per rank (0 = cores / ranks per node)")(
       "comm", po::value(&c.runtime.comm)->default_value(c.runtime.comm), "mpi | nccl")(
-      "no-blas-probe", po::bool_switch(), "skip the start-up matmul speed probe");
+      "step-timeout", po::value(&c.runtime.step_timeout)->default_value(c.runtime.step_timeout),
+      "abort the job when a step (with its checkpoint) takes longer, naming the collective it "
+      "is stuck in; 0: off")("no-blas-probe", po::bool_switch(),
+                             "skip the start-up matmul speed probe");
 
   po::options_description all;
   all.add(general).add(model).add(parallel).add(train).add(data).add(checkpoint).add(runtime);

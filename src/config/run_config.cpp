@@ -52,7 +52,8 @@ nlohmann::json RunConfig::to_json() const {
   j["runtime"] = {{"device", runtime.device},
                   {"dtype", runtime.dtype},
                   {"threads", runtime.threads},
-                  {"comm", runtime.comm}};
+                  {"comm", runtime.comm},
+                  {"step_timeout", runtime.step_timeout}};
   return j;
 }
 

@@ -10,6 +10,7 @@ void RuntimeConfig::validate() const {
   if (dtype != "float32" && dtype != "float64")
     throw UsageError("--dtype: unknown dtype '" + dtype + "' (expected float32 or float64)");
   if (threads < 0) throw UsageError("--threads must be >= 0");
+  if (step_timeout < 0) throw UsageError("--step-timeout must be >= 0 (0: no watchdog)");
   if (comm != "mpi" && comm != "nccl")
     throw UsageError("--comm: unknown backend '" + comm + "' (expected mpi or nccl)");
 }

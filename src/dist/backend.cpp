@@ -1,4 +1,5 @@
 #include "mofe/dist/backend.h"
+#include "mofe/dist/collective_trace.h"
 
 #include "mofe/core/error.h"
 #include "mofe/dist/mpi_backend.h"
@@ -14,17 +15,20 @@ std::vector<int64_t> CommBackend::all_to_all_counts(const std::vector<int64_t>& 
   if (send.size() != static_cast<size_t>(per_peer) * comm.size())
     throw Error("all_to_all_counts: " + std::to_string(send.size()) + " values for " +
                 std::to_string(comm.size()) + " ranks x " + std::to_string(per_peer));
+  CollectiveScope scope("all_to_all_counts", comm);
   MOFE_CHECK_MPI(MPI_Alltoall(send.data(), per_peer, MPI_INT64_T, recv.data(), per_peer,
                               MPI_INT64_T, comm.raw()));
   return recv;
 }
 
 void CommBackend::all_reduce_host(std::vector<int64_t>& values, const Communicator& comm) {
+  CollectiveScope scope("all_reduce_host", comm);
   MOFE_CHECK_MPI(MPI_Allreduce(MPI_IN_PLACE, values.data(), static_cast<int>(values.size()),
                                MPI_INT64_T, MPI_SUM, comm.raw()));
 }
 
 void CommBackend::all_reduce_host(std::vector<double>& values, const Communicator& comm) {
+  CollectiveScope scope("all_reduce_host", comm);
   MOFE_CHECK_MPI(MPI_Allreduce(MPI_IN_PLACE, values.data(), static_cast<int>(values.size()),
                                MPI_DOUBLE, MPI_SUM, comm.raw()));
 }

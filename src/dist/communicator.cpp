@@ -1,4 +1,5 @@
 #include "mofe/dist/communicator.h"
+#include "mofe/dist/collective_trace.h"
 
 #include <utility>
 
@@ -47,6 +48,9 @@ Communicator Communicator::split(int color, int key, std::string name) const {
   return Communicator(out, std::move(name));
 }
 
-void Communicator::barrier() const { MOFE_CHECK_MPI(MPI_Barrier(comm_)); }
+void Communicator::barrier() const {
+  CollectiveScope scope("barrier", *this);
+  MOFE_CHECK_MPI(MPI_Barrier(comm_));
+}
 
 }  // namespace mofe::dist

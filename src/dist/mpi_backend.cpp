@@ -1,4 +1,5 @@
 #include "mofe/dist/mpi_backend.h"
+#include "mofe/dist/collective_trace.h"
 
 #include <chrono>
 #include <limits>
@@ -55,6 +56,7 @@ void MpiBackend::all_reduce_sum(torch::Tensor& t, const Communicator& comm) {
   TORCH_CHECK(t.is_contiguous(), "all_reduce_sum needs a contiguous tensor");
   if (comm.size() > 1 && t.numel() > 0) {
     torch::Tensor host = t.is_cpu() ? t : t.cpu();
+    CollectiveScope scope("all_reduce_sum", comm);
     MOFE_CHECK_MPI(MPI_Allreduce(MPI_IN_PLACE, host.data_ptr(), to_int(host.numel(), "elements"),
                                  mpi_datatype(host.scalar_type()), MPI_SUM, comm.raw()));
     if (!t.is_cpu()) t.copy_(host);
@@ -92,6 +94,7 @@ torch::Tensor MpiBackend::all_to_all_rows(const torch::Tensor& x_ND,
               send.size(0), " rows");
   if (D > 0) {
     RowType row(D, mpi_datatype(send.scalar_type()));
+    CollectiveScope scope("all_to_all_rows", comm);
     MOFE_CHECK_MPI(MPI_Alltoallv(send.data_ptr(), sc.data(), sd.data(), row.type, recv.data_ptr(),
                                  rc.data(), rd.data(), row.type, comm.raw()));
   }
@@ -106,6 +109,7 @@ void MpiBackend::broadcast(torch::Tensor& t, int root, const Communicator& comm)
   TORCH_CHECK(t.is_contiguous(), "broadcast needs a contiguous tensor");
   if (comm.size() > 1 && t.numel() > 0) {
     torch::Tensor host = t.is_cpu() ? t : t.cpu();
+    CollectiveScope scope("broadcast", comm);
     MOFE_CHECK_MPI(MPI_Bcast(host.data_ptr(), to_int(host.numel(), "elements"),
                              mpi_datatype(host.scalar_type()), root, comm.raw()));
     if (!t.is_cpu()) t.copy_(host);

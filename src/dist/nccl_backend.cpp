@@ -1,4 +1,5 @@
 #include "mofe/dist/nccl_backend.h"
+#include "mofe/dist/collective_trace.h"
 
 #include <ATen/cuda/CUDAContext.h>
 #include <c10/cuda/CUDAGuard.h>
@@ -75,6 +76,7 @@ void NcclBackend::all_reduce_sum(torch::Tensor& t, const Communicator& comm) {
               "NCCL all_reduce_sum needs a contiguous CUDA tensor");
   if (comm.size() > 1 && t.numel() > 0) {
     auto stream = at::cuda::getCurrentCUDAStream(t.device().index());
+    CollectiveScope scope("nccl all_reduce_sum (enqueue)", comm);
     MOFE_CHECK_NCCL(ncclAllReduce(t.data_ptr(), t.data_ptr(), t.numel(), nccl_type(t.scalar_type()),
                                   ncclSum, impl_->get(comm), stream.stream()));
   }
@@ -100,6 +102,7 @@ torch::Tensor NcclBackend::all_to_all_rows(const torch::Tensor& x_ND,
   const int64_t esz = send.element_size();
   auto* sp = static_cast<char*>(send.data_ptr());
   auto* rp = static_cast<char*>(recv.data_ptr());
+  CollectiveScope scope("nccl all_to_all_rows (enqueue)", comm);
   MOFE_CHECK_NCCL(ncclGroupStart());
   int64_t so = 0, ro = 0;
   for (int r = 0; r < comm.size(); ++r) {
@@ -121,6 +124,7 @@ void NcclBackend::broadcast(torch::Tensor& t, int root, const Communicator& comm
   TORCH_CHECK(t.is_cuda() && t.is_contiguous(), "NCCL broadcast needs a contiguous CUDA tensor");
   if (comm.size() <= 1 || t.numel() == 0) return;
   auto stream = at::cuda::getCurrentCUDAStream(t.device().index());
+  CollectiveScope scope("nccl broadcast (enqueue)", comm);
   MOFE_CHECK_NCCL(ncclBroadcast(t.data_ptr(), t.data_ptr(), t.numel(), nccl_type(t.scalar_type()),
                                 root, impl_->get(comm), stream.stream()));
 }

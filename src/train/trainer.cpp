@@ -11,6 +11,7 @@
 #include "mofe/ckpt/checkpoint.h"
 #include "mofe/core/device.h"
 #include "mofe/core/error.h"
+#include "mofe/core/fault.h"
 #include "mofe/core/log.h"
 #include "mofe/data/dataset.h"
 #include "mofe/data/loader.h"
@@ -23,6 +24,7 @@
 #include "mofe/train/optimizer.h"
 #include "mofe/train/run_lock.h"
 #include "mofe/train/stop_signal.h"
+#include "mofe/train/watchdog.h"
 
 namespace mofe::train {
 
@@ -70,6 +72,10 @@ std::pair<double, double> Trainer::forward_backward(const std::vector<data::Batc
     auto out = model_(b.input_ids_BS.to(device_));
     auto loss_sum = model::lm_loss_sum(out.logits_BSV, b.targets_BS.to(device_));
     auto loss = loss_sum / global_tokens + out.aux_loss * (aux_coef / accum);
+    if (inject_nan_) {  // MOFE_FAULT=loss:nan: poisons the loss and, through backward, the grads
+      loss_sum = loss_sum * std::nan("");
+      loss = loss * std::nan("");
+    }
     loss.backward();
     sums[0] += loss_sum.item<double>();
     sums[1] += out.aux_loss.item<double>() / accum;
@@ -92,10 +98,12 @@ StepStats Trainer::train_step(const std::vector<data::Batch>& micro_batches, int
   optimizer_->zero_grad();
   StepStats s;
   s.step = step + 1;
+  inject_nan_ = fault::nan_loss(step);
   std::tie(s.loss, s.aux_loss) = forward_backward(micro_batches, &s.rows_per_expert, &s.tokens);
   s.grad_norm = clip_grad_norm(params_, cfg_.train.clip_grad, groups_, backend_);
   s.lr = learning_rate(cfg_.train, step);
   // Loss and norm are global, so every rank makes the same decision.
+  inject_nan_ = false;
   s.skipped = !std::isfinite(s.loss) || !std::isfinite(s.grad_norm);
   if (!s.skipped) {
     optimizer_->set_lr(s.lr);
@@ -110,7 +118,10 @@ Trainer::RunResult Trainer::run() {
   const auto& t = cfg_.train;
   const auto& ck = cfg_.checkpoint;
   std::unique_ptr<RunLock> lock;
-  if (groups_.world.rank() == 0) lock = std::make_unique<RunLock>(t.out_dir);
+  if (groups_.world.rank() == 0) {
+    lock = std::make_unique<RunLock>(t.out_dir);
+    ckpt::clean_unpublished(ck.dir);
+  }
   groups_.world.barrier();
   const int64_t start = ckpt::restore(ck, *this, groups_);
   if (groups_.world.rank() == 0) {
@@ -160,11 +171,14 @@ Trainer::RunResult Trainer::run() {
     next_batches = [&](int64_t) { return loader->next_step(); };
   }
 
+  Watchdog watchdog(cfg_.runtime.step_timeout);
   RunResult result;
   int64_t bad_in_row = 0;
   std::string last_checkpoint = "none";
   for (int64_t step = start; step < t.steps; ++step) {
     log::identity().step = step;
+    watchdog.beat();
+    fault::at("step", step);
     StepStats& last = result.last = train_step(next_batches(step), step);
     const bool print = (step == start) || ((step + 1) % t.log_every == 0) || (step + 1 == t.steps);
     logger.log(last, print);
@@ -192,8 +206,12 @@ Trainer::RunResult Trainer::run() {
       log::info0(msg);
     }
     if (result.stopped) {
-      log::info0("stop signal: checkpointed at step " + std::to_string(step + 1) +
-                 ", exiting to be resumed");
+      char msg[256];
+      std::snprintf(msg, sizeof msg,
+                    "stop signal: checkpoint of step %lld published %.2f s after the signal; "
+                    "exiting to be resumed",
+                    (long long)(step + 1), seconds_since_stop_request());
+      log::info0(msg);
       break;
     }
   }

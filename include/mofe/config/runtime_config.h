@@ -11,6 +11,7 @@ struct RuntimeConfig {
   int threads = 0;                // intra-op threads per rank; 0 = cores / local ranks
   std::string comm = "mpi";       // mpi | nccl (nccl needs a build with MOFE_WITH_NCCL)
   bool blas_probe = true;         // time a small matmul at start-up and warn when BLAS is slow
+  double step_timeout = 0;        // seconds without a finished step before aborting; 0: off
 
   void validate() const;
 };

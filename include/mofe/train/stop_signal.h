@@ -9,5 +9,8 @@ namespace mofe::train {
 void install_stop_handlers();  // SIGUSR1 and SIGTERM
 bool stop_requested();         // this process received one
 void request_stop();           // as if a signal had arrived (tests, fault injection)
+// Seconds since the first stop request reached this process (0 if none): the time from the
+// signal to the published checkpoint is what has to fit in Slurm's --signal lead time.
+double seconds_since_stop_request();
 
 }  // namespace mofe::train

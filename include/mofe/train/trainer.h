@@ -62,6 +62,7 @@ class Trainer {
   ParamGroups params_;
   std::unique_ptr<AdamW> optimizer_;
   GradSync grad_sync_;
+  bool inject_nan_ = false;  // test-only fault injection (core/fault.h)
 };
 
 // Prints parameter counts (this rank and the whole model) on rank 0.
