@@ -1,6 +1,8 @@
 #include "mofe/ckpt/checkpoint.h"
 
+#include <fcntl.h>
 #include <hdf5.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -11,7 +13,9 @@
 
 #include "mofe/ckpt/tensor_file.h"
 #include "mofe/core/error.h"
+#include "mofe/core/fault.h"
 #include "mofe/core/log.h"
+#include "mofe/dist/collective_trace.h"
 #include "mofe/train/param_groups.h"
 
 namespace mofe::ckpt {
@@ -62,8 +66,34 @@ void load_with_state(const std::map<std::string, torch::Tensor>& in, train::Adam
 
 bool all_ok(bool ok, const dist::Communicator& world) {
   int mine = ok ? 1 : 0, all = 0;
+  dist::CollectiveScope scope("checkpoint agreement", world);
   MOFE_CHECK_MPI(MPI_Allreduce(&mine, &all, 1, MPI_INT, MPI_MIN, world.raw()));
   return all == 1;
+}
+
+// fsync a file or directory: "published" must mean on disk, not in this node's page cache.
+void sync_path(const fs::path& p) {
+  const int fd = ::open(p.c_str(), O_RDONLY);
+  if (fd < 0) return;
+  ::fsync(fd);
+  ::close(fd);
+}
+
+void write_text_synced(const fs::path& p, const std::string& text) {
+  {
+    std::ofstream out(p);
+    out << text;
+    out.flush();
+    if (!out) throw IoError("cannot write '" + p.string() + "'");
+  }
+  sync_path(p);
+}
+
+// The checkpoint name in <dir>/latest, or "" when there is none.
+std::string latest_name(const std::string& dir) {
+  std::string name;
+  std::ifstream(fs::path(dir) / "latest") >> name;
+  return name;
 }
 
 int64_t dir_bytes(const std::string& dir) {
@@ -99,6 +129,13 @@ SaveReport save(const config::CheckpointConfig& cc, const config::RunConfig& run
   }
   groups.world.barrier();
 
+  // Fault injection counts steps as messages do: the loop index of the step being saved.
+  const int64_t fault_step = log::identity().step;
+  bool first_file = true;
+  auto wrote_file = [&] {
+    if (first_file) fault::at("checkpoint-write", fault_step);
+    first_file = false;
+  };
   auto& opt = trainer.optimizer();
   auto& params = trainer.params();
   if (groups.world.rank() == 0) {
@@ -106,6 +143,7 @@ SaveReport save(const config::CheckpointConfig& cc, const config::RunConfig& run
     for (size_t i = 0; i < params.dense.params.size(); ++i)
       add_with_state(dense, opt, params.dense.names[i], params.dense.params[i]);
     write_tensors((tmp / "dense.h5").string(), dense);
+    wrote_file();
   }
   // Experts: the replica in data-parallel group position 0 writes each of its experts.
   if (groups.dp.rank() == 0) {
@@ -122,12 +160,15 @@ SaveReport save(const config::CheckpointConfig& cc, const config::RunConfig& run
     };
     collect(params.experts, true);
     if (cc.full) collect(params.frozen, false);
-    for (const auto& [key, tensors] : files)
+    for (const auto& [key, tensors] : files) {
       write_tensors((tmp / expert_file(key.first, key.second)).string(), tensors);
+      wrote_file();
+    }
   }
   groups.world.barrier();  // every file of this checkpoint is written and flushed
 
   if (groups.world.rank() == 0) {
+    fault::at("checkpoint-manifest", fault_step);
     nlohmann::json st;
     st["format"] = "mofe-checkpoint";
     st["version"] = 1;
@@ -148,11 +189,15 @@ SaveReport save(const config::CheckpointConfig& cc, const config::RunConfig& run
         {"mofe", "0.1.0"},
         {"torch", TORCH_VERSION},
         {"hdf5", std::to_string(maj) + "." + std::to_string(min) + "." + std::to_string(rel)}};
-    std::ofstream(tmp / "state.json") << st.dump(2) << "\n";
+    write_text_synced(tmp / "state.json", st.dump(2) + "\n");
+    sync_path(tmp / "experts");
+    sync_path(tmp);
     fs::remove_all(final_dir);
     fs::rename(tmp, final_dir);
-    { std::ofstream(fs::path(cc.dir) / "latest.tmp") << step_name(step) << "\n"; }
+    fault::at("checkpoint-latest", fault_step);
+    write_text_synced(fs::path(cc.dir) / "latest.tmp", step_name(step) + "\n");
     fs::rename(fs::path(cc.dir) / "latest.tmp", fs::path(cc.dir) / "latest");
+    sync_path(cc.dir);
     auto all = published(cc.dir);
     for (size_t i = 0; i + cc.keep < all.size(); ++i) fs::remove_all(all[i]);
   }
@@ -204,8 +249,12 @@ int64_t restore(const config::CheckpointConfig& cc, train::Trainer& trainer,
   if (cc.resume.empty()) return 0;
   std::vector<std::string> candidates;
   if (cc.resume == "auto") {
+    // Newest first, starting at the one `latest` names: a directory newer than that was renamed
+    // but never published (clean_unpublished removes it when the run holds its lock).
+    const std::string latest = latest_name(cc.dir);
     auto all = published(cc.dir);
-    candidates.assign(all.rbegin(), all.rend());
+    for (auto it = all.rbegin(); it != all.rend(); ++it)
+      if (latest.empty() || fs::path(*it).filename().string() <= latest) candidates.push_back(*it);
     if (candidates.empty()) {
       log::info0("resume auto: no checkpoint in " + cc.dir + ", starting from scratch");
       return 0;
@@ -230,6 +279,23 @@ int64_t restore(const config::CheckpointConfig& cc, train::Trainer& trainer,
     log::warn0("checkpoint " + path + " is damaged; falling back to the previous one");
   }
   throw IoError("no intact checkpoint in " + cc.dir);
+}
+
+void clean_unpublished(const std::string& dir) {
+  if (!fs::is_directory(dir)) return;
+  const std::string latest = latest_name(dir);
+  std::vector<fs::path> doomed;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    const std::string n = e.path().filename().string();
+    const bool tmp = n.size() > 4 && n.compare(n.size() - 4, 4, ".tmp") == 0;
+    const bool unpublished = !tmp && n.rfind("step_", 0) == 0 && !latest.empty() && n > latest;
+    if (tmp || unpublished) doomed.push_back(e.path());
+  }
+  for (const auto& p : doomed) {
+    log::warn0("removing " + p.string() + ": a checkpoint that was being written when a run " +
+               "stopped and was never published");
+    fs::remove_all(p);
+  }
 }
 
 }  // namespace mofe::ckpt

@@ -40,7 +40,12 @@ SaveReport save(const config::CheckpointConfig& cc, const config::RunConfig& run
 int64_t restore(const config::CheckpointConfig& cc, train::Trainer& trainer,
                 const dist::ProcessGroups& groups);
 
-// Published checkpoints in `dir`, oldest first.
+// Removes what a killed run left half-done in `dir`: step_X.tmp directories, latest.tmp, and
+// step directories newer than the one `latest` names (renamed, never published). Call on one
+// rank only, while holding the run lock (no live writer can own them).
+void clean_unpublished(const std::string& dir);
+
+// Complete checkpoint directories in `dir`, oldest first.
 std::vector<std::string> published(const std::string& dir);
 
 }  // namespace mofe::ckpt
