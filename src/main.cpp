@@ -23,7 +23,10 @@ const char* kUsage =
     "  bench       measure step time, memory, communication share and MFU (mofe bench --help)\n"
     "  preprocess  dataset files -> tokenized HDF5 shards (mofe preprocess --help)\n"
     "  inspect     counts, attributes and a decoded sample of a dataset directory\n"
-    "planned: merge, import, export, eval\n";
+    "  merge       build a MoFE model from dense models (mergekit-moe YAML)\n"
+    "  import      Hugging Face Llama/Mixtral directory -> mofe model directory\n"
+    "  export      checkpoint or model -> Hugging Face Mixtral/Llama directory\n"
+    "planned: eval\n";
 
 }  // namespace
 
@@ -39,7 +42,10 @@ int main(int argc, char** argv) {
       {"train", mofe::cli::run_train},
       {"bench", mofe::cli::run_bench},
       {"preprocess", mofe::cli::run_preprocess},
-      {"inspect", mofe::cli::run_inspect}};
+      {"inspect", mofe::cli::run_inspect},
+      {"merge", mofe::cli::run_merge},
+      {"import", mofe::cli::run_import},
+      {"export", mofe::cli::run_export}};
   auto it = commands.find(argv[1]);
   if (it == commands.end()) {
     if (env.world_rank() == 0)

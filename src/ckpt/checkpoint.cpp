@@ -174,12 +174,7 @@ SaveReport save(const config::CheckpointConfig& cc, const config::RunConfig& run
     st["version"] = 1;
     st["step"] = step;
     st["optimizer_steps"] = opt.steps_taken();
-    st["frozen_experts"] =
-        cc.full ? nlohmann::json("in this checkpoint")
-                : nlohmann::json(
-                      {{"source", "init"},
-                       {"seed", run.train.seed},
-                       {"note", "frozen experts are re-created from the seeded initialisation"}});
+    st["frozen_experts"] = cc.full ? nlohmann::json("in this checkpoint") : trainer.init_source();
     st["layout"] = {
         {"world", groups.world.size()}, {"ep", groups.ep.size()}, {"dp", groups.dp.size()}};
     st["config"] = run.to_json();

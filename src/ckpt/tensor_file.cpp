@@ -41,33 +41,56 @@ void write_tensors(const std::string& path, const NamedTensors& tensors) {
   f.flush();
 }
 
+namespace {
+nlohmann::json index_of(const io::H5File& f, const std::string& path) {
+  const auto bytes = f.read_uint8("index");
+  try {
+    return nlohmann::json::parse(std::string(bytes.begin(), bytes.end()));
+  } catch (const nlohmann::json::exception& e) {
+    throw IoError("'" + path + "': damaged index: " + e.what());
+  }
+}
+
+torch::Tensor read_one(const io::H5File& f, const std::string& path, const std::string& name,
+                       const nlohmann::json& entry) {
+  const auto shape = entry.at("shape").get<std::vector<int64_t>>();
+  torch::Tensor t;
+  if (entry.at("dtype") == "float32") {
+    auto v = f.read_float32(name);
+    t = torch::from_blob(v.data(), {int64_t(v.size())}, torch::kFloat).clone();
+  } else {
+    auto v = f.read_float64(name);
+    t = torch::from_blob(v.data(), {int64_t(v.size())}, torch::kDouble).clone();
+  }
+  if (crc_of(t) != entry.at("crc32").get<uint32_t>())
+    throw IoError("'" + path + "': tensor '" + name + "' fails its CRC-32 check");
+  return t.view(shape);
+}
+}  // namespace
+
 std::map<std::string, torch::Tensor> read_tensors(const std::string& path) {
   std::lock_guard<std::mutex> lock(io::h5_mutex());
   auto f = io::H5File::open_read(path);
-  const auto bytes = f.read_uint8("index");
-  nlohmann::json index;
-  try {
-    index = nlohmann::json::parse(std::string(bytes.begin(), bytes.end()));
-  } catch (const nlohmann::json::exception& e) {
-    throw IoError("checkpoint '" + path + "': damaged index: " + e.what());
-  }
+  const auto index = index_of(f, path);
   std::map<std::string, torch::Tensor> out;
-  for (auto it = index.begin(); it != index.end(); ++it) {
-    const std::string& name = it.key();
-    const auto shape = it.value().at("shape").get<std::vector<int64_t>>();
-    torch::Tensor t;
-    if (it.value().at("dtype") == "float32") {
-      auto v = f.read_float32(name);
-      t = torch::from_blob(v.data(), {int64_t(v.size())}, torch::kFloat).clone();
-    } else {
-      auto v = f.read_float64(name);
-      t = torch::from_blob(v.data(), {int64_t(v.size())}, torch::kDouble).clone();
-    }
-    if (crc_of(t) != it.value().at("crc32").get<uint32_t>())
-      throw IoError("checkpoint '" + path + "': tensor '" + name + "' fails its CRC-32 check");
-    out[name] = t.view(shape);
-  }
+  for (auto it = index.begin(); it != index.end(); ++it)
+    out[it.key()] = read_one(f, path, it.key(), it.value());
   return out;
+}
+
+nlohmann::json read_index(const std::string& path) {
+  std::lock_guard<std::mutex> lock(io::h5_mutex());
+  auto f = io::H5File::open_read(path);
+  return index_of(f, path);
+}
+
+torch::Tensor read_tensor(const std::string& path, const std::string& name) {
+  std::lock_guard<std::mutex> lock(io::h5_mutex());
+  auto f = io::H5File::open_read(path);
+  const auto index = index_of(f, path);
+  auto it = index.find(name);
+  if (it == index.end()) throw IoError("'" + path + "' has no tensor '" + name + "'");
+  return read_one(f, path, name, *it);
 }
 
 }  // namespace mofe::ckpt

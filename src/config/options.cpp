@@ -1,5 +1,7 @@
 #include "mofe/config/options.h"
 
+#include "mofe/ckpt/open_model.h"
+
 #include <boost/program_options.hpp>
 #include <fstream>
 #include <functional>
@@ -120,6 +122,9 @@ ParsedRun parse_run_config(const std::vector<std::string>& args) {
   po::options_description train("Training");
   train.add_options()("mode", po::value(&mode)->default_value(mode),
                       "mofe (experts frozen) | full (all trained)")(
+      "model", po::value(&t.init_model),
+      "weights to start from: a Hugging Face directory, a mofe model (import/merge), a "
+      "checkpoint; or 'dense' for a dense Llama (no experts, everything trains)")(
       "freeze-experts", po::value(&freeze), "comma list of experts frozen in full mode, e.g. 0,2")(
       "steps", po::value(&t.steps)->default_value(t.steps), "optimizer steps")(
       "micro-batch", po::value(&t.micro_batch)->default_value(t.micro_batch),
@@ -212,7 +217,15 @@ ParsedRun parse_run_config(const std::vector<std::string>& args) {
   }
 
   c.model = cli_model;
-  if (!model_config_file.empty()) {
+  if (t.init_model == "dense") {
+    c.model.num_local_experts = 0;  // a dense Llama of the configured shape; all of it trains
+  } else if (!t.init_model.empty()) {
+    if (!model_config_file.empty()) throw UsageError("--model and --model-config exclude each other");
+    // The model's own config gives the shape; explicit shape options still override it.
+    c.model = ckpt::open_model(t.init_model)->config();
+    for (const ModelOption& o : model_options())
+      if (vm.count(o.name) && !vm[o.name].defaulted()) o.copy(c.model, cli_model);
+  } else if (!model_config_file.empty()) {
     c.model = ModelConfig::load(model_config_file);
     for (const ModelOption& o : model_options())
       if (vm.count(o.name) && !vm[o.name].defaulted()) o.copy(c.model, cli_model);

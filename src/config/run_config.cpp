@@ -25,6 +25,7 @@ nlohmann::json RunConfig::to_json() const {
   j["model"] = model.to_json();
   j["parallel"] = {{"ep_size", parallel.ep_size}, {"dp_size", parallel.dp_size}};
   j["train"] = {{"mode", to_string(train.mode)},
+                {"model", train.init_model},
                 {"freeze_experts", train.freeze_experts},
                 {"steps", train.steps},
                 {"micro_batch", train.micro_batch},

@@ -23,7 +23,7 @@ AttentionImpl::AttentionImpl(const config::ModelConfig& cfg)
                           RotaryEmbedding(head_dim_, cfg.max_position_embeddings, cfg.rope_theta));
 }
 
-torch::Tensor AttentionImpl::forward(const torch::Tensor& x_BSD) {
+torch::Tensor AttentionImpl::forward(const torch::Tensor& x_BSD, const torch::Tensor& key_mask_BS) {
   const int64_t B = x_BSD.size(0), S = x_BSD.size(1);
   auto q = q_proj(x_BSD).view({B, S, heads_, head_dim_}).transpose(1, 2);     // [B, H, S, Dh]
   auto k = k_proj(x_BSD).view({B, S, kv_heads_, head_dim_}).transpose(1, 2);  // [B, G, S, Dh]
@@ -40,7 +40,18 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x_BSD) {
       torch::ones({S, S}, torch::TensorOptions().dtype(torch::kBool).device(x_BSD.device()))
           .triu(1)
           .repeat({group, 1});  // [H/G * S, S]
-  scores = scores.masked_fill(causal, -std::numeric_limits<double>::infinity());
+  if (key_mask_BS.defined()) {
+    // masked [B, 1, H/G * S, S]: causal or a pad key. Rows masked everywhere get all-zero
+    // scores (uniform attention) instead of -inf everywhere (NaN).
+    auto pad = (~key_mask_BS.to(torch::kBool)).view({B, 1, 1, S});
+    auto masked = causal.view({1, 1, group * S, S}).logical_or(pad);
+    auto none = masked.all(-1, /*keepdim=*/true);
+    scores = scores.masked_fill(masked.logical_and(none.logical_not()),
+                                -std::numeric_limits<double>::infinity());
+    scores = scores.masked_fill(none, 0.0);
+  } else {
+    scores = scores.masked_fill(causal, -std::numeric_limits<double>::infinity());
+  }
   auto probs = torch::softmax(scores, -1);
   auto out = torch::matmul(probs, v);  // [B, G, H/G*S, Dh]
   out = out.view({B, heads_, S, head_dim_}).transpose(1, 2).reshape({B, S, heads_ * head_dim_});

@@ -39,6 +39,17 @@ ModelOutput TransformerImpl::forward(const torch::Tensor& input_ids_BS) {
   return out;
 }
 
+std::vector<torch::Tensor> TransformerImpl::layer_inputs(const torch::Tensor& input_ids_BS,
+                                                        const torch::Tensor& key_mask_BS) {
+  std::vector<torch::Tensor> out;
+  auto h = embed_tokens(input_ids_BS);
+  for (size_t l = 0; l < layers_.size(); ++l) {
+    out.push_back(h);
+    if (l + 1 < layers_.size()) h = layers_[l](h, key_mask_BS).h_BSD;
+  }
+  return out;
+}
+
 namespace {
 uint64_t fnv1a(const std::string& s, uint64_t seed) {
   uint64_t h = 1469598103934665603ULL ^ (seed * 0x9E3779B97F4A7C15ULL);
@@ -53,18 +64,19 @@ bool is_norm_weight(const std::string& name) {
 }
 }  // namespace
 
+torch::Tensor init_parameter(const std::string& name, at::IntArrayRef shape, uint64_t seed) {
+  const auto f64 = torch::TensorOptions().dtype(torch::kFloat64);
+  if (is_norm_weight(name)) return torch::ones(shape, f64);
+  auto gen = at::detail::createCPUGenerator(fnv1a(name, seed));
+  // Drawn in float64 on the CPU so the values do not depend on the model's dtype or device.
+  return at::normal(0.0, 0.02, shape, gen, f64);
+}
+
 void init_weights(torch::nn::Module& model, uint64_t seed) {
   torch::NoGradGuard no_grad;
   for (auto& p : model.named_parameters()) {
     torch::Tensor t = p.value();
-    if (is_norm_weight(p.key())) {
-      t.fill_(1.0);
-      continue;
-    }
-    auto gen = at::detail::createCPUGenerator(fnv1a(p.key(), seed));
-    // Draw in float64 on the CPU so the values do not depend on the model's dtype or device.
-    auto v = at::normal(0.0, 0.02, t.sizes(), gen, torch::TensorOptions().dtype(torch::kFloat64));
-    t.copy_(v);
+    t.copy_(init_parameter(p.key(), t.sizes(), seed));
   }
 }
 

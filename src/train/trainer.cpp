@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "mofe/ckpt/checkpoint.h"
+#include "mofe/ckpt/open_model.h"
 #include "mofe/core/device.h"
 #include "mofe/core/error.h"
 #include "mofe/core/fault.h"
@@ -47,6 +48,17 @@ Trainer::Trainer(const config::RunConfig& cfg, const dist::ProcessGroups& groups
   model_ = model::Transformer(cfg.model, groups, backend);
   model_->to(dtype_);
   model::init_weights(*model_, cfg.train.seed);
+  // Where the weights (and so the frozen experts) come from: checkpoints record it instead of
+  // rewriting frozen experts, and verify it when read back.
+  init_source_ = {{"source", "init"}, {"seed", cfg.train.seed}};
+  if (!cfg.train.init_model.empty() && cfg.train.init_model != "dense") {
+    auto src = ckpt::open_model(cfg.train.init_model);
+    io::load_into(*src, *model_);
+    init_source_ = {{"source", "model"},
+                    {"path", std::filesystem::absolute(cfg.train.init_model).string()},
+                    {"kind", src->kind()},
+                    {"checksum", src->checksum()}};
+  }
   model_->to(device_);
   params_ = apply_freezing(*model_, cfg.train);
   optimizer_ = make_optimizer(params_, cfg.train);

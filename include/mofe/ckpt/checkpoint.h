@@ -6,9 +6,9 @@
 //                                    expert, not rank, so any expert-parallel size can load it
 //     state.json                     step, where frozen experts come from, config, layout, versions
 //   <dir>/latest                     name of the newest published checkpoint
-// Frozen experts are not written again (mofe mode): state.json records their source (today the
-// seeded initialisation; a merged model file once `mofe merge` exists). --full-checkpoint
-// writes them too. Every rank writes into step_X.tmp/; after a barrier rank 0 renames it to
+// Frozen experts are not written again (mofe mode): state.json records their source (the
+// --model the run started from, with its checksum, or the seed of the initialisation).
+// --full-checkpoint writes them too. Every rank writes into step_X.tmp/; after a barrier rank 0 renames it to
 // step_X, then replaces `latest`, then deletes checkpoints beyond --keep-checkpoints. A run
 // killed while writing leaves the previous checkpoint published and intact.
 #pragma once

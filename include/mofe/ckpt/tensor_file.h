@@ -6,6 +6,7 @@
 #include <torch/torch.h>
 
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -15,5 +16,9 @@ using NamedTensors = std::vector<std::pair<std::string, torch::Tensor>>;
 
 void write_tensors(const std::string& path, const NamedTensors& tensors);    // flushed on return
 std::map<std::string, torch::Tensor> read_tensors(const std::string& path);  // CPU tensors
+
+// The index alone (name -> {shape, dtype, crc32}), and one tensor of a file (CRC-checked).
+nlohmann::json read_index(const std::string& path);
+torch::Tensor read_tensor(const std::string& path, const std::string& name);
 
 }  // namespace mofe::ckpt

@@ -16,6 +16,9 @@ int run_train(const Args& args, dist::MpiEnv& env);
 int run_bench(const Args& args, dist::MpiEnv& env);
 int run_preprocess(const Args& args, dist::MpiEnv& env);
 int run_inspect(const Args& args, dist::MpiEnv& env);
+int run_merge(const Args& args, dist::MpiEnv& env);
+int run_import(const Args& args, dist::MpiEnv& env);
+int run_export(const Args& args, dist::MpiEnv& env);
 
 // Runs `parse` on every rank and agrees on the outcome before any collective work starts: if
 // any rank throws UsageError, the lowest such rank prints its message and every rank returns

@@ -14,6 +14,7 @@ enum class TrainMode {
 
 struct TrainConfig {
   TrainMode mode = TrainMode::kMofe;
+  std::string init_model;  // --model: "" (seeded init), "dense" (no experts), or a model path
   std::vector<int64_t> freeze_experts;  // --freeze-experts: extra frozen experts in full mode
   int64_t steps = 300;                  // optimizer steps
   int64_t micro_batch = 8;              // sequences per rank per micro-step

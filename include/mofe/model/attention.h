@@ -12,7 +12,10 @@ namespace mofe::model {
 class AttentionImpl : public torch::nn::Module {
  public:
   explicit AttentionImpl(const config::ModelConfig& cfg);
-  torch::Tensor forward(const torch::Tensor& x_BSD);  // [B, S, D] -> [B, S, D]
+  // [B, S, D] -> [B, S, D], causal. key_mask_BS (bool, true = real token) masks left padding:
+  // no query attends to a pad key; a query with no key left (a pad query) attends uniformly to
+  // every position, as Hugging Face's additive min-value mask makes it do.
+  torch::Tensor forward(const torch::Tensor& x_BSD, const torch::Tensor& key_mask_BS = {});
 
   torch::nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
 

@@ -29,6 +29,12 @@ class TransformerImpl : public torch::nn::Module {
                   dist::CommBackend& backend);
   ModelOutput forward(const torch::Tensor& input_ids_BS);
 
+  // The residual stream entering each layer ([L] x [B, S, D]; layer 0 gets the embeddings),
+  // for left-padded prompts (key_mask_BS: true = real token): what mergekit's hidden gate
+  // modes read (Hugging Face's hidden_states[:-1]).
+  std::vector<torch::Tensor> layer_inputs(const torch::Tensor& input_ids_BS,
+                                          const torch::Tensor& key_mask_BS);
+
   const config::ModelConfig& config() const { return cfg_; }
   DecoderLayer layer(int64_t i) const { return layers_[i]; }
 
@@ -47,5 +53,9 @@ TORCH_MODULE(Transformer);
 // generator seeded by (seed, parameter name), so an expert gets the same weights whichever
 // rank holds it. Norm weights 1, everything else N(0, 0.02).
 void init_weights(torch::nn::Module& model, uint64_t seed);
+
+// The value init_weights gives the parameter `name` (float64, CPU): a checkpoint that does not
+// store frozen experts re-creates them from this.
+torch::Tensor init_parameter(const std::string& name, at::IntArrayRef shape, uint64_t seed);
 
 }  // namespace mofe::model

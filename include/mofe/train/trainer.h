@@ -9,6 +9,7 @@
 #include <torch/torch.h>
 
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <vector>
 
 #include "mofe/config/run_config.h"
@@ -50,6 +51,7 @@ class Trainer {
   ParamGroups& params() { return params_; }
   AdamW& optimizer() { return *optimizer_; }
   const torch::Device& device() const { return device_; }
+  const nlohmann::json& init_source() const { return init_source_; }
   torch::ScalarType dtype() const { return dtype_; }
 
  private:
@@ -62,7 +64,8 @@ class Trainer {
   ParamGroups params_;
   std::unique_ptr<AdamW> optimizer_;
   GradSync grad_sync_;
-  bool inject_nan_ = false;  // test-only fault injection (core/fault.h)
+  bool inject_nan_ = false;
+  nlohmann::json init_source_;  // {"source": "init", "seed"} | {"source": "model", "path", ...}  // test-only fault injection (core/fault.h)
 };
 
 // Prints parameter counts (this rank and the whole model) on rank 0.

@@ -1,0 +1,23 @@
+// The whole model's parameters, by name and shape, for a config: what a complete model file,
+// import or export must hold, tensor for tensor (no rank's partial view; every expert).
+// Names follow Hugging Face without the "model." prefix (see transformer.h).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "mofe/config/model_config.h"
+
+namespace mofe::model {
+
+struct ParamSpec {
+  std::string name;
+  std::vector<int64_t> shape;
+  int64_t layer = -1;   // -1: not in a layer
+  int64_t expert = -1;  // -1: not an expert FFN weight
+};
+
+std::vector<ParamSpec> param_layout(const config::ModelConfig& cfg);
+
+}  // namespace mofe::model

@@ -1,0 +1,134 @@
+// mofe import HF_DIR OUT_DIR: a Hugging Face Llama/Mixtral directory -> a mofe model directory.
+// mofe export MODEL OUT_DIR: any model mofe reads (checkpoint, mofe model, HF directory) -> a
+// Hugging Face directory (Mixtral, or Llama for a dense model) that transformers, vLLM and
+// llama.cpp's converter load.
+#include <boost/program_options.hpp>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "mofe/ckpt/model_dir.h"
+#include "mofe/ckpt/open_model.h"
+#include "mofe/cli/commands.h"
+#include "mofe/core/error.h"
+#include "mofe/core/log.h"
+#include "mofe/io/hf_model.h"
+#include "parse_args.h"
+
+namespace po = boost::program_options;
+namespace fs = std::filesystem;
+
+namespace mofe::cli {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+bool parse_two(const Args& args, po::options_description& desc, std::string& in, std::string& out,
+               const char* usage, dist::MpiEnv& env, bool& help) {
+  po::positional_options_description pos;
+  pos.add("in", 1).add("out", 1);
+  return agree_on_setup(
+      [&] {
+        const auto vm = parse_args(args, desc, &pos);
+        if ((help = vm.count("help"))) return;
+        if (in.empty() || out.empty()) throw UsageError(std::string(usage) + ": give both paths");
+      },
+      env);
+}
+
+// Where a model's tokenizer.model is: in its directory, or (a checkpoint) the one its run used.
+std::string find_tokenizer(const std::string& model) {
+  for (fs::path p = fs::absolute(model); !p.empty() && p != p.root_path(); p = p.parent_path()) {
+    if (fs::exists(p / "tokenizer.model")) return (p / "tokenizer.model").string();
+    if (fs::exists(p / "config.json")) {  // a run directory's resolved config
+      std::ifstream in(p / "config.json");
+      auto j = nlohmann::json::parse(in, nullptr, false);
+      if (!j.is_discarded() && j.contains("data") && j["data"].value("tokenizer", "") != "")
+        return j["data"]["tokenizer"].get<std::string>();
+    }
+  }
+  return "";
+}
+
+void print_help(const po::options_description& desc) {
+  std::ostringstream os;
+  os << desc;
+  log::info0(os.str());
+}
+
+}  // namespace
+
+int run_import(const Args& args, dist::MpiEnv& env) {
+  std::string in, out;
+  bool help = false;
+  po::options_description desc("mofe import HF_DIR OUT_DIR");
+  desc.add_options()("help,h", "show this help")("in", po::value(&in), "Hugging Face directory")(
+      "out", po::value(&out), "mofe model directory to write");
+  if (!parse_two(args, desc, in, out, "mofe import", env, help)) return kExitUsage;
+  if (help) return print_help(desc), 0;
+  const auto t0 = Clock::now();
+  io::HfModel hf(in);
+  ckpt::ModelDirInfo info;
+  info.config = hf.config();
+  info.source_dtype = hf.source_dtype();
+  info.provenance = {{"imported_from", fs::absolute(in).string()}, {"checksum", hf.checksum()}};
+  auto world = dist::Communicator::world();
+  const auto sum =
+      ckpt::write_model_dir(out, info, [&](const std::string& n) { return hf.load(n); }, world);
+  if (world.rank() == 0 && fs::exists(fs::path(in) / "tokenizer.model"))
+    fs::copy_file(fs::path(in) / "tokenizer.model", fs::path(out) / "tokenizer.model",
+                  fs::copy_options::overwrite_existing);
+  char msg[512];
+  std::snprintf(msg, sizeof msg, "imported %s (%s, %s, %zu tensors) into %s in %.2f s, %s",
+                in.c_str(), hf.config().is_moe() ? "Mixtral" : "Llama", hf.source_dtype().c_str(),
+                hf.names().size(), out.c_str(),
+                std::chrono::duration<double>(Clock::now() - t0).count(), sum.c_str());
+  log::info0(msg);
+  return 0;
+}
+
+int run_export(const Args& args, dist::MpiEnv& env) {
+  std::string in, out, tokenizer;
+  io::HfExportOptions opt;
+  opt.dtype = "auto";
+  bool help = false;
+  po::options_description desc("mofe export MODEL OUT_DIR [options]");
+  // clang-format off
+  desc.add_options()
+      ("help,h", "show this help")
+      ("in", po::value(&in), "checkpoint, run directory, mofe model or HF directory")
+      ("out", po::value(&out), "Hugging Face directory to write")
+      ("hf-layout", po::value(&opt.layout)->default_value("mixtral"), "mixtral (experts.E.w1/w2/w3) | fused (mlp.experts.gate_up_proj)")
+      ("dtype", po::value(&opt.dtype)->default_value("auto"), "auto (the source's) | bfloat16 | float16 | float32")
+      ("shard-size", po::value(&opt.shard_bytes)->default_value(opt.shard_bytes), "bytes per safetensors file")
+      ("tokenizer", po::value(&tokenizer), "tokenizer.model to copy (default: found next to the model)");
+  // clang-format on
+  if (!parse_two(args, desc, in, out, "mofe export", env, help)) return kExitUsage;
+  if (help) return print_help(desc), 0;
+  if (env.world_rank() != 0) return 0;  // one writer: the files are not split
+  const auto t0 = Clock::now();
+  auto src = ckpt::open_model(in);
+  if (opt.dtype == "auto") {
+    const auto d = src->source_dtype();
+    opt.dtype = d == "BF16" ? "bfloat16" : d == "F16" ? "float16" : "float32";
+  }
+  const int64_t n = io::write_hf_model(*src, out, opt);
+  if (tokenizer.empty()) tokenizer = find_tokenizer(in);
+  if (!tokenizer.empty())
+    fs::copy_file(tokenizer, fs::path(out) / "tokenizer.model",
+                  fs::copy_options::overwrite_existing);
+  else
+    log::warn0("no tokenizer.model found for '" + in + "'; give --tokenizer to include one");
+  char msg[512];
+  std::snprintf(msg, sizeof msg, "exported %s (%s) to %s: %lld tensors, %s, %s layout, %.2f s",
+                in.c_str(), src->kind().c_str(), out.c_str(), (long long)n, opt.dtype.c_str(),
+                src->config().is_moe() ? opt.layout.c_str() : "llama",
+                std::chrono::duration<double>(Clock::now() - t0).count());
+  log::info0(msg);
+  return 0;
+}
+
+}  // namespace mofe::cli

@@ -1,0 +1,64 @@
+// mofe merge CONFIG.yml OUT: a MoFE model from dense models (mergekit-moe YAML), under MPI or
+// alone; the prompt forward passes and the expert files are split over the ranks.
+#include <boost/program_options.hpp>
+#include <cstdio>
+#include <sstream>
+
+#include "mofe/cli/commands.h"
+#include "mofe/core/error.h"
+#include "mofe/core/log.h"
+#include "mofe/merge/merge.h"
+#include "parse_args.h"
+
+namespace po = boost::program_options;
+
+namespace mofe::cli {
+
+int run_merge(const Args& args, dist::MpiEnv& env) {
+  std::string config_path;
+  merge::MergeOptions opt;
+  merge::MergeConfig cfg;
+  bool help = false;
+  po::options_description desc("mofe merge CONFIG.yml OUT_DIR [options]");
+  // clang-format off
+  desc.add_options()
+      ("help,h", "show this help")
+      ("config", po::value(&config_path), "mergekit-moe YAML (also the first positional)")
+      ("out", po::value(&opt.out_dir), "output model directory (also the second positional)")
+      ("tokenizer", po::value(&opt.tokenizer), "tokenizer.model for the prompts (default: the base model's)")
+      ("allow-identical-experts", po::bool_switch(&opt.allow_identical_experts), "every expert may be the same model")
+      ("seed", po::value(&opt.seed)->default_value(opt.seed), "seed of random gates and expert noise");
+  // clang-format on
+  po::positional_options_description pos;
+  pos.add("config", 1).add("out", 1);
+  const bool ok = agree_on_setup(
+      [&] {
+        const auto vm = parse_args(args, desc, &pos);
+        if ((help = vm.count("help"))) return;
+        if (config_path.empty() || opt.out_dir.empty())
+          throw UsageError("mofe merge: give CONFIG.yml and OUT_DIR");
+        cfg = merge::MergeConfig::load(config_path);
+        cfg.validate(opt.allow_identical_experts);
+      },
+      env);
+  if (!ok) return kExitUsage;
+  if (help) {
+    std::ostringstream os;
+    os << desc;
+    log::info0(os.str());
+    return 0;
+  }
+  auto world = dist::Communicator::world();
+  const auto rep = merge::merge_models(cfg, opt, world);
+  char msg[512];
+  std::snprintf(msg, sizeof msg,
+                "merged %lld experts x %lld layers (%lld tensors, gate_mode %s) into %s: "
+                "routers %.2f s, writing %.2f s, %s",
+                (long long)rep.experts, (long long)rep.layers, (long long)rep.tensors,
+                cfg.gate_mode.c_str(), opt.out_dir.c_str(), rep.gate_seconds, rep.write_seconds,
+                rep.checksum.c_str());
+  log::info0(msg);
+  return 0;
+}
+
+}  // namespace mofe::cli
