@@ -17,6 +17,8 @@ PKGS=(
   libsentencepiece-dev sentencepiece
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
+  # fuzzing the safetensors parser with libFuzzer (tools/fuzz.sh)
+  clang libclang-rt-14-dev
 )
 
 missing=()

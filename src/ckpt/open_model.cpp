@@ -7,8 +7,8 @@
 #include "mofe/ckpt/tensor_file.h"
 #include "mofe/core/error.h"
 #include "mofe/io/hf_model.h"
+#include "mofe/io/seeded_model.h"
 #include "mofe/model/param_layout.h"
-#include "mofe/model/transformer.h"
 
 namespace mofe::ckpt {
 
@@ -62,10 +62,10 @@ class CheckpointModel : public io::ModelSource {
     if (s == shapes_.end()) throw IoError("checkpoint '" + dir_ + "' has no tensor '" + name + "'");
     if (frozen_) return frozen_->load(name);
     const auto& fe = state_.at("frozen_experts");
-    if (fe.is_object() && fe.value("source", "") == "init") {
-      auto t = model::init_parameter(name, s->second, fe.at("seed").get<uint64_t>());
-      return dtype_ == "float64" ? t : t.to(torch::kFloat);
-    }
+    if (fe.is_object() && fe.value("source", "") == "init")
+      return io::SeededModel(config_, fe.at("seed").get<uint64_t>(),
+                             dtype_ == "float64" ? torch::kFloat64 : torch::kFloat)
+          .load(name);
     throw IoError("checkpoint '" + dir_ + "' lacks tensor '" + name + "'");
   }
   std::string kind() const override { return "mofe-checkpoint"; }

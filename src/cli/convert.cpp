@@ -27,7 +27,8 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 bool parse_two(const Args& args, po::options_description& desc, std::string& in, std::string& out,
-               const char* usage, dist::MpiEnv& env, bool& help) {
+               const char* usage, dist::MpiEnv& env, bool& help,
+               const std::function<void()>& check = [] {}) {
   po::positional_options_description pos;
   pos.add("in", 1).add("out", 1);
   return agree_on_setup(
@@ -35,6 +36,7 @@ bool parse_two(const Args& args, po::options_description& desc, std::string& in,
         const auto vm = parse_args(args, desc, &pos);
         if ((help = vm.count("help"))) return;
         if (in.empty() || out.empty()) throw UsageError(std::string(usage) + ": give both paths");
+        check();
       },
       env);
 }
@@ -106,7 +108,15 @@ int run_export(const Args& args, dist::MpiEnv& env) {
       ("shard-size", po::value(&opt.shard_bytes)->default_value(opt.shard_bytes), "bytes per safetensors file")
       ("tokenizer", po::value(&tokenizer), "tokenizer.model to copy (default: found next to the model)");
   // clang-format on
-  if (!parse_two(args, desc, in, out, "mofe export", env, help)) return kExitUsage;
+  auto check = [&] {
+    if (opt.layout != "mixtral" && opt.layout != "fused")
+      throw UsageError("--hf-layout: unknown layout '" + opt.layout + "' (mixtral or fused)");
+    if (opt.dtype != "auto" && opt.dtype != "bfloat16" && opt.dtype != "float16" &&
+        opt.dtype != "float32")
+      throw UsageError("--dtype: unknown dtype '" + opt.dtype +
+                       "' (auto, bfloat16, float16 or float32)");
+  };
+  if (!parse_two(args, desc, in, out, "mofe export", env, help, check)) return kExitUsage;
   if (help) return print_help(desc), 0;
   if (env.world_rank() != 0) return 0;  // one writer: the files are not split
   const auto t0 = Clock::now();
