@@ -57,15 +57,15 @@ std::string write_model_dir(const std::string& dir, const ModelDirInfo& info,
   for (const auto& f : files) {
     const int owner = f == "dense.h5" ? 0 : (next++ % comm.size());
     if (owner != comm.rank()) continue;
-    NamedTensors tensors;
+    TensorFileWriter w((fs::path(dir) / f).string());
     for (const auto* s : by_file[f]) {
       torch::Tensor t = get(s->name).to(torch::kFloat).contiguous();
       if (t.sizes().vec() != s->shape)
         throw IoError("'" + dir + "': tensor '" + s->name + "' has shape " + c10::str(t.sizes()) +
                       ", the config implies " + c10::str(c10::IntArrayRef(s->shape)));
-      tensors.emplace_back(s->name, t);
+      w.add(s->name, t);
     }
-    write_tensors((fs::path(dir) / f).string(), tensors);
+    w.finish();
   }
   comm.barrier();
   std::string sum;

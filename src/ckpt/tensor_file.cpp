@@ -16,29 +16,57 @@ uint32_t crc_of(const torch::Tensor& t) {
 }
 }  // namespace
 
-void write_tensors(const std::string& path, const NamedTensors& tensors) {
+struct TensorFileWriter::Impl {
+  std::string path;
+  io::H5File file;
   nlohmann::json index = nlohmann::json::object();
+};
+
+TensorFileWriter::TensorFileWriter(const std::string& path) {
   std::lock_guard<std::mutex> lock(io::h5_mutex());
-  auto f = io::H5File::create(path);
-  for (const auto& [name, tensor] : tensors) {
-    auto t = tensor.detach().cpu().contiguous();
-    if (t.scalar_type() == torch::kFloat) {
-      f.write_float32(
-          name, std::vector<float>(t.data_ptr<float>(), t.data_ptr<float>() + t.numel()), true);
-    } else if (t.scalar_type() == torch::kDouble) {
-      f.write_float64(
-          name, std::vector<double>(t.data_ptr<double>(), t.data_ptr<double>() + t.numel()), true);
-    } else {
-      throw IoError("checkpoint '" + path + "': tensor '" + name + "' has unsupported dtype");
-    }
-    index[name] = {{"shape", t.sizes().vec()},
-                   {"dtype", t.scalar_type() == torch::kFloat ? "float32" : "float64"},
-                   {"crc32", crc_of(t)}};
+  impl_.reset(new Impl{path, io::H5File::create(path)});
+}
+
+TensorFileWriter::~TensorFileWriter() {
+  if (!impl_) return;
+  std::lock_guard<std::mutex> lock(io::h5_mutex());
+  impl_.reset();  // closes the file (unfinished: no index, so readers reject it)
+}
+
+void TensorFileWriter::add(const std::string& name, const torch::Tensor& tensor) {
+  auto t = tensor.detach().cpu().contiguous();
+  std::lock_guard<std::mutex> lock(io::h5_mutex());
+  auto& f = impl_->file;
+  if (t.scalar_type() == torch::kFloat) {
+    f.write_float32(name,
+                    std::vector<float>(t.data_ptr<float>(), t.data_ptr<float>() + t.numel()),
+                    io::Storage::kChecksummed);
+  } else if (t.scalar_type() == torch::kDouble) {
+    f.write_float64(name,
+                    std::vector<double>(t.data_ptr<double>(), t.data_ptr<double>() + t.numel()),
+                    io::Storage::kChecksummed);
+  } else {
+    throw IoError("'" + impl_->path + "': tensor '" + name + "' has unsupported dtype");
   }
-  const std::string text = index.dump();
+  impl_->index[name] = {{"shape", t.sizes().vec()},
+                        {"dtype", t.scalar_type() == torch::kFloat ? "float32" : "float64"},
+                        {"crc32", crc_of(t)}};
+}
+
+void TensorFileWriter::finish() {
+  std::lock_guard<std::mutex> lock(io::h5_mutex());
+  const std::string text = impl_->index.dump();
+  auto& f = impl_->file;
   f.write_uint8("index", std::vector<uint8_t>(text.begin(), text.end()), true);
   f.set_attr("mofe_format", std::string("mofe-checkpoint"));
   f.flush();
+  impl_.reset();
+}
+
+void write_tensors(const std::string& path, const NamedTensors& tensors) {
+  TensorFileWriter w(path);
+  for (const auto& [name, tensor] : tensors) w.add(name, tensor);
+  w.finish();
 }
 
 namespace {

@@ -15,6 +15,7 @@
 
 #include "mofe/ckpt/checkpoint.h"
 #include "mofe/cli/commands.h"
+#include "mofe/core/memory.h"
 #include "mofe/config/options.h"
 #include "mofe/core/device.h"
 #include "mofe/core/error.h"
@@ -58,20 +59,6 @@ config::RunConfig preset_config(const std::string& name) {
     return c;
   }
   throw UsageError("--preset: unknown preset '" + name + "' (expected tiny or ref)");
-}
-
-// Peak resident set since the last reset (Linux: writing 5 to clear_refs resets VmHWM). Freed
-// heap is handed back first so one configuration's peak does not carry the previous one's.
-void reset_peak_rss() {
-  malloc_trim(0);
-  std::ofstream("/proc/self/clear_refs") << "5";
-}
-double peak_rss_mb() {
-  std::ifstream in("/proc/self/status");
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind("VmHWM:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;
-  return 0;
 }
 
 }  // namespace
@@ -145,7 +132,7 @@ int run_bench(const Args& args, dist::MpiEnv& env) {
   nlohmann::json results = nlohmann::json::array();
   for (const auto& cfg : runs) {
     auto groups = dist::ProcessGroups::build(world, cfg.parallel, cfg.model.num_local_experts);
-    reset_peak_rss();
+    core::reset_peak_rss();
     train::Trainer trainer(cfg, groups, *backend, device);
     data::SyntheticLanguage lang(cfg.model.vocab_size, cfg.data.branching, cfg.data.seed);
     const int64_t mb = cfg.train.micro_batch, S = cfg.train.seq_len;
@@ -160,7 +147,7 @@ int run_bench(const Args& args, dist::MpiEnv& env) {
       if (step >= o.warmup) timed += s.step_time_s;
     }
     // Slowest rank sets the pace: take the max over ranks of time and memory.
-    std::vector<double> v{timed, peak_rss_mb(), backend->stats().all_to_all_s,
+    std::vector<double> v{timed, core::peak_rss_mb(), backend->stats().all_to_all_s,
                           backend->stats().all_reduce_s};
     std::vector<double> mx(v.size());
     MOFE_CHECK_MPI(

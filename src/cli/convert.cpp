@@ -89,6 +89,13 @@ int run_import(const Args& args, dist::MpiEnv& env) {
                 hf.names().size(), out.c_str(),
                 std::chrono::duration<double>(Clock::now() - t0).count(), sum.c_str());
   log::info0(msg);
+  const nlohmann::json report = {
+      {"command", "import"},
+      {"ranks", world.size()},
+      {"tensors", hf.names().size()},
+      {"seconds", std::chrono::duration<double>(Clock::now() - t0).count()},
+      {"peak_rss_mb_per_rank", peak_rss_per_rank()}};
+  log::info0(report.dump());
   return 0;
 }
 

@@ -2,6 +2,7 @@
 // alone; the prompt forward passes and the expert files are split over the ranks.
 #include <boost/program_options.hpp>
 #include <cstdio>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "mofe/cli/commands.h"
@@ -58,6 +59,15 @@ int run_merge(const Args& args, dist::MpiEnv& env) {
                 cfg.gate_mode.c_str(), opt.out_dir.c_str(), rep.gate_seconds, rep.write_seconds,
                 rep.checksum.c_str());
   log::info0(msg);
+  const nlohmann::json report = {{"command", "merge"},
+                                 {"ranks", world.size()},
+                                 {"experts", rep.experts},
+                                 {"layers", rep.layers},
+                                 {"gate_mode", cfg.gate_mode},
+                                 {"gate_seconds", rep.gate_seconds},
+                                 {"write_seconds", rep.write_seconds},
+                                 {"peak_rss_mb_per_rank", peak_rss_per_rank()}};
+  log::info0(report.dump());
   return 0;
 }
 

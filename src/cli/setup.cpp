@@ -3,6 +3,10 @@
 #include <cstdio>
 
 #include "mofe/cli/commands.h"
+
+#include <mpi.h>
+
+#include "mofe/core/memory.h"
 #include "mofe/core/error.h"
 
 namespace mofe::cli {
@@ -28,6 +32,15 @@ bool agree_on_setup(const std::function<void()>& parse, const dist::MpiEnv& env)
     std::fflush(stderr);
   }
   return false;
+}
+
+std::vector<double> peak_rss_per_rank() {
+  int size = 1;
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  double mine = core::peak_rss_mb();
+  std::vector<double> all(size_t(size), 0.0);
+  MPI_Allgather(&mine, 1, MPI_DOUBLE, all.data(), 1, MPI_DOUBLE, MPI_COMM_WORLD);
+  return all;
 }
 
 }  // namespace mofe::cli

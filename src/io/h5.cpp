@@ -60,16 +60,21 @@ void H5File::flush() {
 }
 
 template <typename T>
-void H5File::write_1d(const std::string& name, const std::vector<T>& v, hid_t type, bool compress) {
+void H5File::write_1d(const std::string& name, const std::vector<T>& v, hid_t type,
+                      Storage storage) {
   const hsize_t n = v.size();
   H5Handle space(H5Screate_simple(1, &n, nullptr), H5Sclose);
   H5Handle plist(H5Pcreate(H5P_DATASET_CREATE), H5Pclose);
-  if (compress && n > 0) {
+  if (storage == Storage::kCompressed && n > 0) {
     const hsize_t chunk = std::min<hsize_t>(n, 1 << 14);  // small enough for random sample reads
     H5Pset_chunk(plist.id(), 1, &chunk);
     H5Pset_fletcher32(plist.id());  // per-chunk checksum, verified on every read
     H5Pset_shuffle(plist.id());
     H5Pset_deflate(plist.id(), 4);
+  } else if (storage == Storage::kChecksummed && n > 0) {
+    const hsize_t chunk = std::min<hsize_t>(n, 1 << 20);  // whole tensors are read: big chunks
+    H5Pset_chunk(plist.id(), 1, &chunk);
+    H5Pset_fletcher32(plist.id());
   }
   H5Handle ds(
       H5Dcreate2(id(), name.c_str(), type, space.id(), H5P_DEFAULT, plist.id(), H5P_DEFAULT),
@@ -86,10 +91,16 @@ std::vector<T> H5File::read_1d(const std::string& name, hid_t type, int64_t offs
 }
 
 void H5File::write_float32(const std::string& n, const std::vector<float>& v, bool c) {
-  write_1d(n, v, H5T_NATIVE_FLOAT, c);
+  write_1d(n, v, H5T_NATIVE_FLOAT, c ? Storage::kCompressed : Storage::kContiguous);
 }
 void H5File::write_float64(const std::string& n, const std::vector<double>& v, bool c) {
-  write_1d(n, v, H5T_NATIVE_DOUBLE, c);
+  write_1d(n, v, H5T_NATIVE_DOUBLE, c ? Storage::kCompressed : Storage::kContiguous);
+}
+void H5File::write_float32(const std::string& n, const std::vector<float>& v, Storage s) {
+  write_1d(n, v, H5T_NATIVE_FLOAT, s);
+}
+void H5File::write_float64(const std::string& n, const std::vector<double>& v, Storage s) {
+  write_1d(n, v, H5T_NATIVE_DOUBLE, s);
 }
 std::vector<float> H5File::read_float32(const std::string& n) const {
   return read_1d<float>(n, H5T_NATIVE_FLOAT, 0, -1);
@@ -98,13 +109,13 @@ std::vector<double> H5File::read_float64(const std::string& n) const {
   return read_1d<double>(n, H5T_NATIVE_DOUBLE, 0, -1);
 }
 void H5File::write_int32(const std::string& n, const std::vector<int32_t>& v, bool c) {
-  write_1d(n, v, H5T_NATIVE_INT32, c);
+  write_1d(n, v, H5T_NATIVE_INT32, c ? Storage::kCompressed : Storage::kContiguous);
 }
 void H5File::write_int64(const std::string& n, const std::vector<int64_t>& v, bool c) {
-  write_1d(n, v, H5T_NATIVE_INT64, c);
+  write_1d(n, v, H5T_NATIVE_INT64, c ? Storage::kCompressed : Storage::kContiguous);
 }
 void H5File::write_uint8(const std::string& n, const std::vector<uint8_t>& v, bool c) {
-  write_1d(n, v, H5T_NATIVE_UINT8, c);
+  write_1d(n, v, H5T_NATIVE_UINT8, c ? Storage::kCompressed : Storage::kContiguous);
 }
 std::vector<int32_t> H5File::read_int32(const std::string& n, int64_t o, int64_t c) const {
   return read_1d<int32_t>(n, H5T_NATIVE_INT32, o, c);

@@ -143,7 +143,10 @@ std::vector<std::string> HfModel::names() const {
 torch::Tensor HfModel::load(const std::string& name) const {
   auto it = where_.find(name);
   if (it == where_.end()) throw IoError("'" + dir_ + "' has no tensor '" + to_hf_name(name) + "'");
-  return to_torch(*it->second.second, files_[it->second.first].path());
+  const auto& file = files_[it->second.first];
+  auto t = to_torch(*it->second.second, file.path());
+  file.drop_pages(*it->second.second);
+  return t;
 }
 
 int64_t write_hf_model(const ModelSource& source, const std::string& dir,

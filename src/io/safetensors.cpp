@@ -208,6 +208,17 @@ SafetensorsFile::SafetensorsFile(SafetensorsFile&& o) noexcept
   o.size_ = 0;
 }
 
+void SafetensorsFile::drop_pages(const StTensor& t) const {
+  if (!map_ || t.bytes() == 0) return;
+  const auto page = uintptr_t(sysconf(_SC_PAGESIZE));
+  const auto base = reinterpret_cast<uintptr_t>(map_);
+  // Only whole pages inside the tensor: neighbours sharing an edge page keep theirs.
+  const uintptr_t first = (reinterpret_cast<uintptr_t>(t.data) + page - 1) / page * page;
+  const uintptr_t last = (reinterpret_cast<uintptr_t>(t.data) + t.bytes()) / page * page;
+  if (last > first && first >= base && last <= base + size_)
+    ::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
+}
+
 SafetensorsFile::~SafetensorsFile() {
   if (map_) ::munmap(map_, size_);
 }

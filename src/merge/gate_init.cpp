@@ -82,7 +82,8 @@ std::pair<torch::Tensor, torch::Tensor> left_pad(const TokenLists& prompts, int3
 
 torch::Tensor gate_vectors(const std::string& mode, const io::ModelSource& base,
                            const std::vector<ExpertPrompts>& experts, int32_t bos,
-                           const dist::Communicator& comm, uint64_t seed) {
+                           const dist::Communicator& comm, uint64_t seed,
+                           torch::ScalarType compute) {
   const auto& cfg = base.config();
   const int64_t L = cfg.num_hidden_layers, E = int64_t(experts.size()), D = cfg.hidden_size;
   auto f64 = torch::TensorOptions().dtype(torch::kFloat64);
@@ -118,7 +119,7 @@ torch::Tensor gate_vectors(const std::string& mode, const io::ModelSource& base,
         dist::ProcessGroups::build(self, par, cfg.num_local_experts));
     backend = dist::make_backend("mpi", torch::kCPU);
     model = model::Transformer(cfg, *groups, *backend);
-    model->to(torch::kFloat64);
+    model->to(compute);
     io::load_into(base, *model);
     model->eval();
     vec = [&](const TokenLists& p) { return mean_hidden(*model, p, bos, mode, comm); };

@@ -23,8 +23,8 @@ TEST(MergeMpi, PromptPassesSplitOverRanksGiveTheSameRouters) {
       {{{1, 4, 5}, {1, 9}, {1, 10, 11, 12}, {1, 2}, {1, 50, 51}}, {{1, 7, 7}}},
       {{{1, 20, 21, 22, 23}, {1, 30}}, {}}};
   for (const char* mode : {"hidden", "hidden_avg", "hidden_avg_masked"}) {
-    auto split = merge::gate_vectors(mode, base, experts, 1, world, 0);
-    auto alone = merge::gate_vectors(mode, base, experts, 1, self, 0);
+    auto split = merge::gate_vectors(mode, base, experts, 1, world, 0, torch::kFloat64);
+    auto alone = merge::gate_vectors(mode, base, experts, 1, self, 0, torch::kFloat64);
     EXPECT_TRUE(torch::allclose(split, alone, 1e-12, 1e-12)) << mode;
   }
 }

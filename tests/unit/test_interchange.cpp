@@ -440,7 +440,7 @@ TEST(GateInit, EachPromptModeMatchesTheHandComputedReference) {
   auto self = dist::Communicator::dup(MPI_COMM_SELF, "self");
   for (const char* mode : {"hidden", "hidden_last", "hidden_avg", "hidden_avg_masked", "cheap_embed"}) {
     SCOPED_TRACE(mode);
-    auto got = merge::gate_vectors(mode, base, experts, bos, self, 0);
+    auto got = merge::gate_vectors(mode, base, experts, bos, self, 0, torch::kFloat64);
     ASSERT_EQ(got.sizes(), (c10::IntArrayRef{3, 3, 32}));
     for (size_t e = 0; e < experts.size(); ++e) {
       auto v = reference_vector(base, experts[e].positive, mode);
@@ -454,6 +454,10 @@ TEST(GateInit, EachPromptModeMatchesTheHandComputedReference) {
   // hidden_avg includes the pad positions, so it differs from the masked mean.
   EXPECT_FALSE(torch::allclose(merge::gate_vectors("hidden_avg", base, experts, bos, self, 0),
                                merge::gate_vectors("hidden_avg_masked", base, experts, bos, self, 0)));
+  // The default float32 forward agrees to float32 precision.
+  auto f32 = merge::gate_vectors("hidden", base, experts, bos, self, 0);
+  EXPECT_TRUE(torch::allclose(
+      f32, merge::gate_vectors("hidden", base, experts, bos, self, 0, torch::kFloat64), 1e-4, 1e-5));
 }
 
 TEST(GateInit, RandomModesAreSeededAndScaled) {
@@ -539,4 +543,11 @@ TEST(MergeWithTokenizer, RejectsModelsThatDisagree) {
   auto world = dist::Communicator::world();
   EXPECT_THAT([&] { merge::merge_models(merge::MergeConfig::load(d + "/m.yml"), opt, world); },
               ::testing::ThrowsMessage<UsageError>(HasSubstr("has num_hidden_layers 2")));
+}
+
+TEST(MergeConfig, BundledExampleParses) {
+  auto c = merge::MergeConfig::load(std::string(MOFE_SOURCE_DIR) + "/jobs/merge-example.yml");
+  EXPECT_NO_THROW(c.validate(false));
+  EXPECT_EQ(c.experts.size(), 4u);
+  EXPECT_EQ(c.gate_mode, "hidden");
 }

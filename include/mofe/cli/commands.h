@@ -25,4 +25,8 @@ int run_export(const Args& args, dist::MpiEnv& env);
 // false (so the job exits with kExitUsage instead of leaving peers in a collective).
 bool agree_on_setup(const std::function<void()>& parse, const dist::MpiEnv& env);
 
+// Every rank's peak resident memory (MB), gathered on all ranks: for the reports of
+// import/merge/eval that say what a command costs per rank.
+std::vector<double> peak_rss_per_rank();
+
 }  // namespace mofe::cli

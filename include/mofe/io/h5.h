@@ -53,6 +53,14 @@ class H5Dataset {
   std::string path_, name_;
 };
 
+// How a 1-D dataset is stored. Weights barely compress (random-looking mantissas) and deflate
+// costs ~50 MB/s per core, so tensor files take kChecksummed; token shards compress well.
+enum class Storage {
+  kContiguous,   // plain
+  kChecksummed,  // chunked + Fletcher-32 per chunk, verified on every read
+  kCompressed,   // chunked + Fletcher-32 + shuffle + deflate
+};
+
 class H5File {
  public:
   static H5File create(const std::string& path);  // truncates
@@ -61,12 +69,14 @@ class H5File {
   hid_t id() const { return file_.id(); }
   void flush();
 
-  // 1-D datasets, chunked and compressed (deflate + Fletcher-32 checksums) when `compress`.
+  // 1-D datasets; `compress` = Storage::kCompressed, else kContiguous.
   void write_int32(const std::string& name, const std::vector<int32_t>& v, bool compress);
   void write_int64(const std::string& name, const std::vector<int64_t>& v, bool compress);
   void write_uint8(const std::string& name, const std::vector<uint8_t>& v, bool compress);
   void write_float32(const std::string& name, const std::vector<float>& v, bool compress);
   void write_float64(const std::string& name, const std::vector<double>& v, bool compress);
+  void write_float32(const std::string& name, const std::vector<float>& v, Storage storage);
+  void write_float64(const std::string& name, const std::vector<double>& v, Storage storage);
   std::vector<float> read_float32(const std::string& name) const;
   std::vector<double> read_float64(const std::string& name) const;
   std::vector<int32_t> read_int32(const std::string& name, int64_t offset = 0,
@@ -88,7 +98,7 @@ class H5File {
  private:
   H5File(H5Handle file, std::string path) : file_(std::move(file)), path_(std::move(path)) {}
   template <typename T>
-  void write_1d(const std::string& name, const std::vector<T>& v, hid_t type, bool compress);
+  void write_1d(const std::string& name, const std::vector<T>& v, hid_t type, Storage storage);
   template <typename T>
   std::vector<T> read_1d(const std::string& name, hid_t type, int64_t offset, int64_t count) const;
   H5Handle file_;

@@ -62,6 +62,9 @@ class SafetensorsFile {
 
   const SafetensorsView& view() const { return view_; }
   const std::string& path() const { return path_; }
+  // Hands the pages of a tensor already copied back to the kernel (they are re-read from the
+  // file if used again), so reading a model does not keep the whole file resident.
+  void drop_pages(const StTensor& t) const;
 
  private:
   std::string path_;

@@ -11,8 +11,9 @@
 //   expert e  v(positive) - v(negative) when there are negative prompts, L2-normalised per
 //             layer (norm clamped at 1e-8): row e of layer l's router
 //   random    N(0, 1); uniform_random  U(-1/sqrt(D), 1/sqrt(D)); both seeded
-// Computed in float64 (mergekit runs the base model in bfloat16, so its routers agree with
-// these to about 3 significant digits; ours are the exact values it approximates).
+// The base model runs in `compute` precision (float32 by default: a TinyLlama copy per rank
+// takes 4.4 GB; float64 for golden tests), sums are float64. mergekit runs the base model in
+// bfloat16, so its routers agree with these to about 3 significant digits.
 // The prompt forward passes are split over the ranks of `comm` (prompt i on rank i mod size),
 // each rank holding one copy of the base model; sums are all-reduced.
 #pragma once
@@ -41,7 +42,8 @@ std::pair<torch::Tensor, torch::Tensor> left_pad(const TokenLists& prompts, int3
 // Router weights [L, E, D], float64. Collective over `comm` for the hidden modes.
 torch::Tensor gate_vectors(const std::string& mode, const io::ModelSource& base,
                            const std::vector<ExpertPrompts>& experts, int32_t bos,
-                           const dist::Communicator& comm, uint64_t seed);
+                           const dist::Communicator& comm, uint64_t seed,
+                           torch::ScalarType compute = torch::kFloat);
 
 // Layers whose [E, D] router has a condition number above `threshold` (mergekit warns at 5):
 // their experts' prompts are too similar for the router to tell them apart.

@@ -1,0 +1,11 @@
+// Peak resident memory of this process (Linux VmHWM), for benchmarks and reports.
+#pragma once
+
+namespace mofe::core {
+
+// Hands freed heap back (malloc_trim) and resets the high-water mark (clear_refs = 5), so the
+// next peak is that of what follows, not of what came before.
+void reset_peak_rss();
+double peak_rss_mb();  // since the last reset (or process start); 0 where not available
+
+}  // namespace mofe::core
