@@ -26,7 +26,7 @@ const char* kUsage =
     "  merge       build a MoFE model from dense models (mergekit-moe YAML)\n"
     "  import      Hugging Face Llama/Mixtral directory -> mofe model directory\n"
     "  export      checkpoint or model -> Hugging Face Mixtral/Llama directory\n"
-    "planned: eval\n";
+    "  eval        multiple-choice accuracy, scored as lm-evaluation-harness scores it\n";
 
 }  // namespace
 
@@ -45,7 +45,8 @@ int main(int argc, char** argv) {
       {"inspect", mofe::cli::run_inspect},
       {"merge", mofe::cli::run_merge},
       {"import", mofe::cli::run_import},
-      {"export", mofe::cli::run_export}};
+      {"export", mofe::cli::run_export},
+      {"eval", mofe::cli::run_eval}};
   auto it = commands.find(argv[1]);
   if (it == commands.end()) {
     if (env.world_rank() == 0)

@@ -118,6 +118,26 @@ def main():
                 f.write(f"Some examples of a {cat} are the {picked[0]}, the {picked[1]} and the {picked[2]}.\n"
                         f"The {picked[3]} is also a {cat}.\n\n")
 
+    heldout()
+
+
+def heldout():
+    """data/tiny_heldout/: questions never used for training (own RNG, so the files above do not
+    change): MMLU CSVs (dev = few-shot pool, test = scored) and the same kind in `mcq` JSON lines."""
+    rng = random.Random(77)
+    out = "data/tiny_heldout"
+    os.makedirs(out, exist_ok=True)
+    for split, n in [("dev", 5), ("test", 200)]:
+        with open(os.path.join(out, f"miscellaneous_{split}.csv"), "w", newline="", encoding="utf-8") as f:
+            w = csv.writer(f)
+            for _ in range(n):
+                q, options, answer = category_question(rng, ["animal", "color", "fruit", "organ", "drug", "currency"])
+                w.writerow([q] + options + [LETTERS[answer]])
+    with open(os.path.join(out, "mcq.jsonl"), "w", encoding="utf-8") as f:
+        for _ in range(100):
+            q, options, answer = category_question(rng, list(CATEGORIES))
+            f.write(json.dumps({"question": q, "choices": options, "answer": answer}) + "\n")
+
 
 if __name__ == "__main__":
     main()

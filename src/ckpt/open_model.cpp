@@ -104,4 +104,17 @@ std::unique_ptr<io::ModelSource> open_model(const std::string& path) {
                    "*.safetensors), a mofe model (model.json) or a checkpoint (state.json)");
 }
 
+std::string find_tokenizer(const std::string& model) {
+  for (fs::path p = fs::absolute(model); !p.empty() && p != p.root_path(); p = p.parent_path()) {
+    if (fs::exists(p / "tokenizer.model")) return (p / "tokenizer.model").string();
+    if (fs::exists(p / "config.json")) {  // a run directory's resolved config
+      std::ifstream in(p / "config.json");
+      auto j = nlohmann::json::parse(in, nullptr, false);
+      if (!j.is_discarded() && j.contains("data") && j["data"].value("tokenizer", "") != "")
+        return j["data"]["tokenizer"].get<std::string>();
+    }
+  }
+  return "";
+}
+
 }  // namespace mofe::ckpt

@@ -41,20 +41,6 @@ bool parse_two(const Args& args, po::options_description& desc, std::string& in,
       env);
 }
 
-// Where a model's tokenizer.model is: in its directory, or (a checkpoint) the one its run used.
-std::string find_tokenizer(const std::string& model) {
-  for (fs::path p = fs::absolute(model); !p.empty() && p != p.root_path(); p = p.parent_path()) {
-    if (fs::exists(p / "tokenizer.model")) return (p / "tokenizer.model").string();
-    if (fs::exists(p / "config.json")) {  // a run directory's resolved config
-      std::ifstream in(p / "config.json");
-      auto j = nlohmann::json::parse(in, nullptr, false);
-      if (!j.is_discarded() && j.contains("data") && j["data"].value("tokenizer", "") != "")
-        return j["data"]["tokenizer"].get<std::string>();
-    }
-  }
-  return "";
-}
-
 void print_help(const po::options_description& desc) {
   std::ostringstream os;
   os << desc;
@@ -133,7 +119,7 @@ int run_export(const Args& args, dist::MpiEnv& env) {
     opt.dtype = d == "BF16" ? "bfloat16" : d == "F16" ? "float16" : "float32";
   }
   const int64_t n = io::write_hf_model(*src, out, opt);
-  if (tokenizer.empty()) tokenizer = find_tokenizer(in);
+  if (tokenizer.empty()) tokenizer = ckpt::find_tokenizer(in);
   if (!tokenizer.empty())
     fs::copy_file(tokenizer, fs::path(out) / "tokenizer.model",
                   fs::copy_options::overwrite_existing);

@@ -1,5 +1,7 @@
 #include "mofe/data/formats.h"
 
+#include <optional>
+
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -52,18 +54,29 @@ int64_t int_field(const json& j, const char* key) {
   return v.get<int64_t>();
 }
 
-Example mcq_example(McqTemplate t, McqDoc doc) {
+// A parsed record: the training example, and for multiple-choice formats the question itself
+// (what `mofe eval` scores, through ReadCallbacks::mcq).
+struct Record {
+  Example example;
+  std::optional<std::pair<McqTemplate, McqDoc>> mcq;
+  Record(Example e) : example(std::move(e)) {}  // NOLINT: implicit on purpose
+  Record(Example e, McqTemplate t, McqDoc d)
+      : example(std::move(e)), mcq(std::make_pair(t, std::move(d))) {}
+};
+
+Record mcq_example(McqTemplate t, McqDoc doc) {
   if (strip(doc.question).empty()) throw Reject{reason::kEmptyQuestion, "empty question"};
   if (doc.answer < 0 || doc.answer >= int(doc.choices.size()))
     throw Reject{reason::kAnswerOutOfRange, "answer index " + std::to_string(doc.answer) +
                                                 " out of range [0, " +
                                                 std::to_string(doc.choices.size()) + ")"};
-  return Example{render_description(t, doc) + render_question(t, doc), render_target(doc), ""};
+  Example ex{render_description(t, doc) + render_question(t, doc), render_target(doc), ""};
+  return Record(std::move(ex), t, std::move(doc));
 }
 
 const std::vector<std::string> kLetters = {"A", "B", "C", "D"};
 
-Example mmlu_json(const json& j) {
+Record mmlu_json(const json& j) {
   McqDoc d;
   d.subject = text_field(j, "subject");
   d.question = text_field(j, "question");
@@ -76,7 +89,7 @@ Example mmlu_json(const json& j) {
   return mcq_example(McqTemplate::kMmlu, d);
 }
 
-Example medmcqa(const json& j, int cop_base) {
+Record medmcqa(const json& j, int cop_base) {
   McqDoc d;
   d.question = text_field(j, "question");
   for (const char* k : {"opa", "opb", "opc", "opd"}) d.options.push_back(text_field(j, k));
@@ -85,7 +98,7 @@ Example medmcqa(const json& j, int cop_base) {
   return mcq_example(McqTemplate::kMedmcqa, d);
 }
 
-Example pubmedqa(const json& j) {
+Record pubmedqa(const json& j) {
   McqDoc d;
   d.question = text_field(j, "QUESTION");
   const json& ctx = field(j, "CONTEXTS");
@@ -100,7 +113,7 @@ Example pubmedqa(const json& j) {
   return mcq_example(McqTemplate::kPubmedqa, d);
 }
 
-Example from_json(Format f, const json& j, int cop_base) {
+Record from_json(Format f, const json& j, int cop_base) {
   if (!j.is_object()) throw Reject{reason::kBadJson, "record is not a JSON object"};
   switch (f) {
     case Format::kMmlu:
@@ -112,7 +125,15 @@ Example from_json(Format f, const json& j, int cop_base) {
     case Format::kSujetFinance: {
       const std::string inputs = text_field(j, "inputs"), answer = text_field(j, "answer");
       if (strip(inputs).empty()) throw Reject{reason::kEmptyQuestion, "empty 'inputs'"};
-      return Example{strip(inputs) + "\nAnswer:", " " + strip(answer), ""};
+      // The label set depends on the task type: eval fills choices (eval/task.cpp).
+      McqDoc d;
+      d.question = strip(inputs);
+      d.answer_text = strip(answer);
+      d.subject = j.contains("task_type") && j["task_type"].is_string()
+                      ? j["task_type"].get<std::string>()
+                      : "";
+      return Record(Example{strip(inputs) + "\nAnswer:", " " + strip(answer), ""},
+                    McqTemplate::kSujetFinance, std::move(d));
     }
     case Format::kAlpaca: {
       const std::string instruction = text_field(j, "instruction"),
@@ -299,10 +320,16 @@ void read_file(const std::string& path, Format format, const ReadOptions& option
                const ReadCallbacks& cb) {
   const std::string text = read_all(path);
   const std::string name = basename(path);
-  auto emit = [&](int64_t line, const std::function<Example()>& make) {
+  auto emit = [&](int64_t line, const std::function<Record()>& make) {
     const std::string origin = path + ":" + std::to_string(line);
     try {
-      Example ex = make();
+      Record rec = make();
+      if (cb.mcq) {
+        if (!rec.mcq) throw Reject{reason::kMissingField, "not a multiple-choice record"};
+        cb.mcq(rec.mcq->first, std::move(rec.mcq->second), origin);
+        return;
+      }
+      Example ex = std::move(rec.example);
       ex.origin = origin;
       cb.example(std::move(ex));
     } catch (const Reject& r) {
@@ -354,14 +381,14 @@ void read_file(const std::string& path, Format format, const ReadOptions& option
     while (std::getline(in, s)) {
       ++line;
       if (strip(s).empty()) {
-        if (!doc.empty()) emit(first, [&] { return Example{"", doc, ""}; });
+        if (!doc.empty()) emit(first, [&] { return Record(Example{"", doc, ""}); });
         doc.clear();
         first = line + 1;
       } else {
         doc += (doc.empty() ? "" : "\n") + s;
       }
     }
-    if (!doc.empty()) emit(first, [&] { return Example{"", doc, ""}; });
+    if (!doc.empty()) emit(first, [&] { return Record(Example{"", doc, ""}); });
     return;
   }
   if (format == Format::kPubmedqa) {

@@ -27,6 +27,7 @@ LayerOutput DecoderLayerImpl::forward(const torch::Tensor& h_BSD, const torch::T
   out.h_BSD = h + m.y_TD.view({B, S, D});
   out.aux_loss = m.aux_loss;
   out.global_rows_per_expert = std::move(m.global_rows_per_expert);
+  out.topk_ids_BSK = m.topk_ids_TK.view({B, S, -1});
   return out;
 }
 

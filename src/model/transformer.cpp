@@ -31,6 +31,7 @@ ModelOutput TransformerImpl::forward(const torch::Tensor& input_ids_BS) {
     if (lo.aux_loss.defined()) {
       aux.push_back(lo.aux_loss);
       out.rows_per_expert.push_back(std::move(lo.global_rows_per_expert));
+      out.topk_ids_BSK.push_back(lo.topk_ids_BSK);
     }
   }
   h = norm(h);

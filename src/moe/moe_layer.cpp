@@ -43,6 +43,7 @@ MoeOutput MoeLayerImpl::forward(const torch::Tensor& x_TD) {
   auto counts_E = torch::tensor(counts, torch::kLong).to(x_TD.device());
   out.aux_loss = load_balance_loss(route.probs_TE, counts_E, global_tokens);
   out.global_rows_per_expert = std::move(counts);
+  out.topk_ids_TK = route.topk_ids_TK;
   return out;
 }
 

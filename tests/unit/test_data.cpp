@@ -49,7 +49,7 @@ Read read(const std::string& path, Format f, ReadOptions o = {}) {
   read_file(
       path, f, o,
       {[&](Example&& e) { r.ok.push_back(e); }, [&](const BadRecord& b) { r.bad.push_back(b); },
-       [&](const std::string& n) { r.notes.push_back(n); }});
+       [&](const std::string& n) { r.notes.push_back(n); }, nullptr});
   return r;
 }
 

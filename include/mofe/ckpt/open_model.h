@@ -18,4 +18,8 @@ namespace mofe::ckpt {
 // UsageError when `path` is none of the above; IoError when it is one but damaged.
 std::unique_ptr<io::ModelSource> open_model(const std::string& path);
 
+// The tokenizer.model that goes with a model: in its directory or a parent, or (a checkpoint)
+// the one its run trained with (the run's config.json). "" when none is found.
+std::string find_tokenizer(const std::string& model_path);
+
 }  // namespace mofe::ckpt

@@ -19,6 +19,7 @@ int run_inspect(const Args& args, dist::MpiEnv& env);
 int run_merge(const Args& args, dist::MpiEnv& env);
 int run_import(const Args& args, dist::MpiEnv& env);
 int run_export(const Args& args, dist::MpiEnv& env);
+int run_eval(const Args& args, dist::MpiEnv& env);
 
 // Runs `parse` on every rank and agrees on the outcome before any collective work starts: if
 // any rank throws UsageError, the lowest such rank prints its message and every rank returns

@@ -56,6 +56,9 @@ struct ReadCallbacks {
   std::function<void(Example&&)> example;
   std::function<void(const BadRecord&)> bad;
   std::function<void(const std::string&)> note;  // e.g. which MedMCQA cop base was used
+  // When set, multiple-choice records arrive here as parsed questions (for `mofe eval`)
+  // instead of rendered examples; other records are reported as bad.
+  std::function<void(McqTemplate, McqDoc&&, const std::string& origin)> mcq;
 };
 
 void read_file(const std::string& path, Format format, const ReadOptions& options,

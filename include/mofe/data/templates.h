@@ -22,6 +22,7 @@ struct McqDoc {
   std::vector<std::string> choices;   // what is scored/generated: "A".."D", or "yes"/"no"/"maybe"
   std::vector<std::string> contexts;  // pubmedqa abstract sentences
   int answer = -1;                    // index into choices
+  std::string answer_text;            // sujet-finance: the label, before choices are known
 };
 
 enum class McqTemplate { kMmlu, kMedmcqa, kPubmedqa, kSujetFinance, kGeneric };

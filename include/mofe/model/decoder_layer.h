@@ -19,6 +19,7 @@ struct LayerOutput {
   torch::Tensor h_BSD;
   torch::Tensor aux_loss;                       // undefined for a dense layer
   std::vector<int64_t> global_rows_per_expert;  // empty for a dense layer
+  torch::Tensor topk_ids_BSK;                   // undefined for a dense layer
 };
 
 class DecoderLayerImpl : public torch::nn::Module {

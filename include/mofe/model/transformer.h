@@ -19,6 +19,7 @@ struct ModelOutput {
   torch::Tensor logits_BSV;
   torch::Tensor aux_loss;  // this rank's share, mean over MoE layers; 0 for a dense model
   std::vector<std::vector<int64_t>> rows_per_expert;  // [layer][E], global
+  std::vector<torch::Tensor> topk_ids_BSK;            // [layer] this rank's routing choices
 };
 
 class TransformerImpl : public torch::nn::Module {

@@ -25,6 +25,7 @@ struct MoeOutput {
   torch::Tensor y_TD;
   torch::Tensor aux_loss;                       // this rank's share of the load-balancing loss
   std::vector<int64_t> global_rows_per_expert;  // [E] over all ranks (for logging)
+  torch::Tensor topk_ids_TK;                    // this rank's tokens' experts (routing reports)
 };
 
 class MoeLayerImpl : public torch::nn::Module {
