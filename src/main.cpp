@@ -39,14 +39,10 @@ int main(int argc, char** argv) {
     return argc < 2 ? mofe::kExitUsage : 0;
   }
   const std::map<std::string, int (*)(const mofe::cli::Args&, mofe::dist::MpiEnv&)> commands = {
-      {"train", mofe::cli::run_train},
-      {"bench", mofe::cli::run_bench},
-      {"preprocess", mofe::cli::run_preprocess},
-      {"inspect", mofe::cli::run_inspect},
-      {"merge", mofe::cli::run_merge},
-      {"import", mofe::cli::run_import},
-      {"export", mofe::cli::run_export},
-      {"eval", mofe::cli::run_eval}};
+      {"train", mofe::cli::run_train},           {"bench", mofe::cli::run_bench},
+      {"preprocess", mofe::cli::run_preprocess}, {"inspect", mofe::cli::run_inspect},
+      {"merge", mofe::cli::run_merge},           {"import", mofe::cli::run_import},
+      {"export", mofe::cli::run_export},         {"eval", mofe::cli::run_eval}};
   auto it = commands.find(argv[1]);
   if (it == commands.end()) {
     if (env.world_rank() == 0)

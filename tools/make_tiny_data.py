@@ -48,6 +48,35 @@ def write_jsonl(name, rows):
             f.write(json.dumps(r, ensure_ascii=False) + "\n")
 
 
+def pubmedqa_records(rng, n, first_id=30000000):
+    data = {}
+    for i in range(n):
+        cat = rng.choice(list(CATEGORIES))
+        word = rng.choice([w for c in CATEGORIES for w in CATEGORIES[c]])
+        truth = word in CATEGORIES[cat]
+        decision = "yes" if truth else rng.choice(["no", "maybe"])
+        ctx = [f"The study looked at the {word}.",
+               f"Results: the {word} {'is' if truth else 'is not'} a {cat}." if decision != "maybe"
+               else f"Results: evidence on the {word} was mixed."]
+        data[str(first_id + i)] = {"QUESTION": f"Is the {word} a {cat}?", "CONTEXTS": ctx,
+                                   "LABELS": ["BACKGROUND", "RESULTS"], "MESHES": [],
+                                   "final_decision": decision, "LONG_ANSWER": ctx[-1]}
+    return data
+
+
+def sujet_records(rng, n):
+    rows = []
+    for _ in range(n):
+        good = rng.random() < 0.5
+        cur = rng.choice(CATEGORIES["currency"])
+        verb = rng.choice(["rose", "gained", "rallied"]) if good else rng.choice(["fell", "dropped", "slumped"])
+        text = f"The {cur} {verb} against the market today."
+        rows.append({"inputs": f"Classify the sentiment of this headline as positive or negative.\n{text}",
+                     "answer": "positive" if good else "negative", "system_prompt": "You are a financial analyst.",
+                     "user_prompt": text, "task_type": "sentiment_analysis", "dataset": "tiny-finance"})
+    return rows
+
+
 def main():
     rng = random.Random(20241123)
     os.makedirs(OUT, exist_ok=True)
@@ -75,31 +104,10 @@ def main():
                      "subject_name": "Pharmacology" if "drug" in q else "Anatomy", "topic_name": ""})
     write_jsonl("medmcqa.jsonl", rows)
     # PubMedQA ori_pqal.json: object keyed by PubMed id; the abstract states the answer.
-    data = {}
-    for i in range(200):
-        cat = rng.choice(list(CATEGORIES))
-        word = rng.choice([w for c in CATEGORIES for w in CATEGORIES[c]])
-        truth = word in CATEGORIES[cat]
-        decision = "yes" if truth else rng.choice(["no", "maybe"])
-        ctx = [f"The study looked at the {word}.",
-               f"Results: the {word} {'is' if truth else 'is not'} a {cat}." if decision != "maybe"
-               else f"Results: evidence on the {word} was mixed."]
-        data[str(30000000 + i)] = {"QUESTION": f"Is the {word} a {cat}?", "CONTEXTS": ctx,
-                                   "LABELS": ["BACKGROUND", "RESULTS"], "MESHES": [],
-                                   "final_decision": decision, "LONG_ANSWER": ctx[-1]}
     with open(os.path.join(OUT, "ori_pqal.json"), "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=1)
+        json.dump(pubmedqa_records(rng, 200), f, indent=1)
     # Sujet-Finance-Instruct (sentiment-style classification).
-    rows = []
-    for _ in range(200):
-        good = rng.random() < 0.5
-        cur = rng.choice(CATEGORIES["currency"])
-        verb = rng.choice(["rose", "gained", "rallied"]) if good else rng.choice(["fell", "dropped", "slumped"])
-        text = f"The {cur} {verb} against the market today."
-        rows.append({"inputs": f"Classify the sentiment of this headline as positive or negative.\n{text}",
-                     "answer": "positive" if good else "negative", "system_prompt": "You are a financial analyst.",
-                     "user_prompt": text, "task_type": "sentiment_analysis", "dataset": "tiny-finance"})
-    write_jsonl("sujet_finance.jsonl", rows)
+    write_jsonl("sujet_finance.jsonl", sujet_records(rng, 200))
     # Alpaca and prompt-response instruction data.
     rows, pr = [], []
     for _ in range(100):
@@ -137,6 +145,11 @@ def heldout():
         for _ in range(100):
             q, options, answer = category_question(rng, list(CATEGORIES))
             f.write(json.dumps({"question": q, "choices": options, "answer": answer}) + "\n")
+    with open(os.path.join(out, "ori_pqal.json"), "w", encoding="utf-8") as f:
+        json.dump(pubmedqa_records(rng, 150, first_id=40000000), f, indent=1)
+    with open(os.path.join(out, "sujet_finance.jsonl"), "w", encoding="utf-8") as f:
+        for r in sujet_records(rng, 150):
+            f.write(json.dumps(r, ensure_ascii=False) + "\n")
 
 
 if __name__ == "__main__":

@@ -39,9 +39,9 @@ class CheckpointModel : public io::ModelSource {
     if (fe.is_object() && fe.value("source", "") == "model") {
       frozen_ = open_model(fe.at("path").get<std::string>());
       if (frozen_->checksum() != fe.value("checksum", ""))
-        throw IoError("checkpoint '" + dir + "': its frozen experts come from '" +
-                      frozen_->path() + "', whose checksum is now " + frozen_->checksum() +
-                      " instead of " + fe.value("checksum", "") + " (the model was changed)");
+        throw IoError("checkpoint '" + dir + "': its frozen experts come from '" + frozen_->path() +
+                      "', whose checksum is now " + frozen_->checksum() + " instead of " +
+                      fe.value("checksum", "") + " (the model was changed)");
     }
     char b[32];
     std::snprintf(b, sizeof b, "step:%lld", static_cast<long long>(state_.value("step", 0)));

@@ -38,8 +38,7 @@ void TensorFileWriter::add(const std::string& name, const torch::Tensor& tensor)
   std::lock_guard<std::mutex> lock(io::h5_mutex());
   auto& f = impl_->file;
   if (t.scalar_type() == torch::kFloat) {
-    f.write_float32(name,
-                    std::vector<float>(t.data_ptr<float>(), t.data_ptr<float>() + t.numel()),
+    f.write_float32(name, std::vector<float>(t.data_ptr<float>(), t.data_ptr<float>() + t.numel()),
                     io::Storage::kChecksummed);
   } else if (t.scalar_type() == torch::kDouble) {
     f.write_float64(name,

@@ -15,11 +15,11 @@
 
 #include "mofe/ckpt/checkpoint.h"
 #include "mofe/cli/commands.h"
-#include "mofe/core/memory.h"
 #include "mofe/config/options.h"
 #include "mofe/core/device.h"
 #include "mofe/core/error.h"
 #include "mofe/core/log.h"
+#include "mofe/core/memory.h"
 #include "mofe/data/dataset.h"
 #include "mofe/data/loader.h"
 #include "mofe/data/synthetic.h"

@@ -26,9 +26,9 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-bool parse_two(const Args& args, po::options_description& desc, std::string& in, std::string& out,
-               const char* usage, dist::MpiEnv& env, bool& help,
-               const std::function<void()>& check = [] {}) {
+bool parse_two(
+    const Args& args, po::options_description& desc, std::string& in, std::string& out,
+    const char* usage, dist::MpiEnv& env, bool& help, const std::function<void()>& check = [] {}) {
   po::positional_options_description pos;
   pos.add("in", 1).add("out", 1);
   return agree_on_setup(
@@ -64,8 +64,8 @@ int run_import(const Args& args, dist::MpiEnv& env) {
   info.source_dtype = hf.source_dtype();
   info.provenance = {{"imported_from", fs::absolute(in).string()}, {"checksum", hf.checksum()}};
   auto world = dist::Communicator::world();
-  const auto sum =
-      ckpt::write_model_dir(out, info, [&](const std::string& n) { return hf.load(n); }, world);
+  const auto sum = ckpt::write_model_dir(
+      out, info, [&](const std::string& n) { return hf.load(n); }, world);
   if (world.rank() == 0 && fs::exists(fs::path(in) / "tokenizer.model"))
     fs::copy_file(fs::path(in) / "tokenizer.model", fs::path(out) / "tokenizer.model",
                   fs::copy_options::overwrite_existing);

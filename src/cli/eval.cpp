@@ -81,7 +81,8 @@ int run_eval(const Args& args, dist::MpiEnv& env) {
         a.runtime.validate();
         if (a.tokenizer.empty()) a.tokenizer = ckpt::find_tokenizer(a.model);
         if (a.tokenizer.empty())
-          throw UsageError("no tokenizer.model found for model '" + a.model + "'; give --tokenizer");
+          throw UsageError("no tokenizer.model found for model '" + a.model +
+                           "'; give --tokenizer");
         tok = std::make_unique<data::Tokenizer>(a.tokenizer);
         if (tok->vocab_size() > src->config().vocab_size)
           throw UsageError("tokenizer '" + a.tokenizer + "' has " +
@@ -146,11 +147,12 @@ int run_eval(const Args& args, dist::MpiEnv& env) {
     last_print = Clock::now();
     const double s = std::chrono::duration<double>(Clock::now() - t0).count();
     const double est = double(done) / double(std::max<size_t>(1, requests.size())) * double(total);
-    std::fprintf(stderr, "eval: ~%lld/%lld requests, %.1f req/s, ~%.0f s left\n",
-                 (long long)est, (long long)total, est / s, (double(total) - est) / (est / s));
+    std::fprintf(stderr, "eval: ~%lld/%lld requests, %.1f req/s, ~%.0f s left\n", (long long)est,
+                 (long long)total, est / s, (double(total) - est) / (est / s));
   };
   if (!a.routing_report.empty() && E > 0)
-    so.routing = [&](const std::vector<torch::Tensor>& ids, const std::vector<const eval::Request*>& rq,
+    so.routing = [&](const std::vector<torch::Tensor>& ids,
+                     const std::vector<const eval::Request*>& rq,
                      const std::vector<int64_t>& lens) {
       for (size_t r = 0; r < rq.size(); ++r) {
         if (rq[r]->choice != 0) continue;  // count each document's tokens once
@@ -158,7 +160,8 @@ int run_eval(const Args& args, dist::MpiEnv& env) {
         for (int64_t l = 0; l < L; ++l) {
           auto e = ids[size_t(l)][int64_t(r)].slice(0, 0, lens[r]).flatten().cpu();
           auto acc = e.accessor<int64_t, 1>();
-          for (int64_t i = 0; i < e.size(0); ++i) routing[(g * size_t(L) + size_t(l)) * size_t(E) + size_t(acc[i])]++;
+          for (int64_t i = 0; i < e.size(0); ++i)
+            routing[(g * size_t(L) + size_t(l)) * size_t(E) + size_t(acc[i])]++;
         }
       }
     };
@@ -189,26 +192,37 @@ int run_eval(const Args& args, dist::MpiEnv& env) {
   eval::Task scored = task;
   scored.docs.resize(size_t(n_docs));
   std::vector<std::vector<double>> per_doc(static_cast<size_t>(n_docs));
-  for (size_t d = 0; d < size_t(n_docs); ++d) per_doc[d].assign(scored.docs[d].doc.choices.size(), 0);
-  for (size_t i = 0; i + 2 < all.size(); i += 3) per_doc[size_t(all[i])][size_t(all[i + 1])] = all[i + 2];
+  for (size_t d = 0; d < size_t(n_docs); ++d)
+    per_doc[d].assign(scored.docs[d].doc.choices.size(), 0);
+  for (size_t i = 0; i + 2 < all.size(); i += 3)
+    per_doc[size_t(all[i])][size_t(all[i + 1])] = all[i + 2];
   std::vector<eval::DocScore> scores;
-  for (size_t d = 0; d < size_t(n_docs); ++d) scores.push_back(eval::score_doc(scored.docs[d], per_doc[d]));
+  for (size_t d = 0; d < size_t(n_docs); ++d)
+    scores.push_back(eval::score_doc(scored.docs[d], per_doc[d]));
   const auto rows = eval::aggregate_task(scored, scores);
   std::printf("%s", eval::results_table(rows).c_str());
   nlohmann::json j = eval::results_json(rows);
-  j["config"] = {{"model", a.model},          {"model_kind", src->kind()},
-                 {"model_checksum", src->checksum()}, {"task", a.task},
-                 {"data", a.data},            {"num_fewshot", a.num_fewshot},
-                 {"limit", a.limit},          {"bos", !a.no_bos},
-                 {"tokenizer", a.tokenizer},  {"ranks", world.size()},
-                 {"ep_size", a.parallel.ep_size}, {"dtype", a.runtime.dtype}};
+  j["config"] = {{"model", a.model},
+                 {"model_kind", src->kind()},
+                 {"model_checksum", src->checksum()},
+                 {"task", a.task},
+                 {"data", a.data},
+                 {"num_fewshot", a.num_fewshot},
+                 {"limit", a.limit},
+                 {"bos", !a.no_bos},
+                 {"tokenizer", a.tokenizer},
+                 {"ranks", world.size()},
+                 {"ep_size", a.parallel.ep_size},
+                 {"dtype", a.runtime.dtype}};
   j["timing"] = {{"seconds", seconds},
                  {"questions_per_s", double(n_docs) / seconds},
                  {"peak_rss_mb_per_rank", peaks}};
   j["predictions"] = nlohmann::json::array();
   for (size_t d = 0; d < size_t(n_docs); ++d)
-    j["predictions"].push_back({{"doc", d}, {"origin", scored.docs[d].origin},
-                                {"predicted", scores[d].predicted}, {"gold", scored.docs[d].doc.answer},
+    j["predictions"].push_back({{"doc", d},
+                                {"origin", scored.docs[d].origin},
+                                {"predicted", scores[d].predicted},
+                                {"gold", scored.docs[d].doc.answer},
                                 {"loglik", per_doc[d]}});
   if (!a.output.empty()) {
     std::ofstream out(a.output);
@@ -221,7 +235,8 @@ int run_eval(const Args& args, dist::MpiEnv& env) {
     for (size_t g = 0; g < group_names.size(); ++g)
       for (int64_t l = 0; l < L; ++l) {
         int64_t sum = 0;
-        for (int64_t e = 0; e < E; ++e) sum += routing[(g * size_t(L) + size_t(l)) * size_t(E) + size_t(e)];
+        for (int64_t e = 0; e < E; ++e)
+          sum += routing[(g * size_t(L) + size_t(l)) * size_t(E) + size_t(e)];
         for (int64_t e = 0; e < E; ++e) {
           const int64_t n = routing[(g * size_t(L) + size_t(l)) * size_t(E) + size_t(e)];
           csv << group_names[g] << "," << l << "," << e << "," << n << ","
@@ -237,17 +252,23 @@ int run_eval(const Args& args, dist::MpiEnv& env) {
         double share = 0;
         for (int64_t l = 0; l < L; ++l) {
           int64_t sum = 0;
-          for (int64_t x = 0; x < E; ++x) sum += routing[(g * size_t(L) + size_t(l)) * size_t(E) + size_t(x)];
-          share += sum ? double(routing[(g * size_t(L) + size_t(l)) * size_t(E) + size_t(e)]) / double(sum) : 0;
+          for (int64_t x = 0; x < E; ++x)
+            sum += routing[(g * size_t(L) + size_t(l)) * size_t(E) + size_t(x)];
+          share += sum ? double(routing[(g * size_t(L) + size_t(l)) * size_t(E) + size_t(e)]) /
+                             double(sum)
+                       : 0;
         }
         std::printf(" e%lld %.2f", (long long)e, share / double(L));
       }
       std::printf("\n");
     }
   }
-  nlohmann::json bench = {{"command", "eval"},       {"task", a.task},
-                          {"questions", n_docs},     {"requests", total},
-                          {"ranks", world.size()},   {"seconds", seconds},
+  nlohmann::json bench = {{"command", "eval"},
+                          {"task", a.task},
+                          {"questions", n_docs},
+                          {"requests", total},
+                          {"ranks", world.size()},
+                          {"seconds", seconds},
                           {"questions_per_s", double(n_docs) / seconds},
                           {"acc", rows.at(task.name).acc}};
   std::printf("%s\n", bench.dump().c_str());

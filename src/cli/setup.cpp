@@ -6,8 +6,8 @@
 
 #include <mpi.h>
 
-#include "mofe/core/memory.h"
 #include "mofe/core/error.h"
+#include "mofe/core/memory.h"
 
 namespace mofe::cli {
 

@@ -220,7 +220,8 @@ ParsedRun parse_run_config(const std::vector<std::string>& args) {
   if (t.init_model == "dense") {
     c.model.num_local_experts = 0;  // a dense Llama of the configured shape; all of it trains
   } else if (!t.init_model.empty()) {
-    if (!model_config_file.empty()) throw UsageError("--model and --model-config exclude each other");
+    if (!model_config_file.empty())
+      throw UsageError("--model and --model-config exclude each other");
     // The model's own config gives the shape; explicit shape options still override it.
     c.model = ckpt::open_model(t.init_model)->config();
     for (const ModelOption& o : model_options())

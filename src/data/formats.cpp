@@ -132,8 +132,12 @@ Record from_json(Format f, const json& j, int cop_base) {
       d.subject = j.contains("task_type") && j["task_type"].is_string()
                       ? j["task_type"].get<std::string>()
                       : "";
-      return Record(Example{strip(inputs) + "\nAnswer:", " " + strip(answer), ""},
-                    McqTemplate::kSujetFinance, std::move(d));
+      // Trained on the text eval scores: the labels of the task type are listed when known.
+      McqDoc shown = d;
+      shown.choices = sujet_labels(d.subject);
+      return Record(
+          Example{render_question(McqTemplate::kSujetFinance, shown), " " + strip(answer), ""},
+          McqTemplate::kSujetFinance, std::move(d));
     }
     case Format::kAlpaca: {
       const std::string instruction = text_field(j, "instruction"),

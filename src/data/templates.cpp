@@ -4,6 +4,13 @@
 
 namespace mofe::data {
 
+std::vector<std::string> sujet_labels(const std::string& task_type) {
+  if (task_type == "sentiment_analysis" || task_type == "ner_sentiment_analysis")
+    return {"positive", "negative", "neutral"};
+  if (task_type == "yes_no_question") return {"yes", "no"};
+  return {};
+}
+
 std::string strip(const std::string& s) {
   const char* ws = " \t\n\r\f\v";
   const auto b = s.find_first_not_of(ws);
@@ -39,13 +46,14 @@ std::string render_question(McqTemplate t, const McqDoc& doc) {
         abstract += (i ? "\n" : "") + doc.contexts[i];
       return "Abstract: " + abstract + "\nQuestion: " + doc.question + "\nAnswer:";
     }
-    case McqTemplate::kSujetFinance:
-      // mofe's own: the record's instruction, then the allowed labels, then the answer.
-      return doc.question + "\nOptions: " + [&] {
-        std::string s;
-        for (size_t i = 0; i < doc.choices.size(); ++i) s += (i ? ", " : "") + doc.choices[i];
-        return s;
-      }() + "\nAnswer:";
+    case McqTemplate::kSujetFinance: {
+      // mofe's own: the record's instruction, the labels its task type allows (none for
+      // free-text task types), then "Answer:".
+      std::string s = strip(doc.question);
+      for (size_t i = 0; i < doc.choices.size(); ++i)
+        s += (i ? ", " : "\nOptions: ") + doc.choices[i];
+      return s + "\nAnswer:";
+    }
     case McqTemplate::kGeneric:
       return "Question: " + strip(doc.question) + "\n" + lettered(doc.options) + "Answer:";
   }

@@ -47,9 +47,10 @@ std::string describe_last_collective() {
   if (!t.op) return "none yet";
   const double s = std::chrono::duration<double>(Clock::now() - t.since).count();
   char b[256];
-  std::snprintf(b, sizeof b, t.inside ? "in %s on %s (%d ranks) for %.1f s"
-                                      : "last: %s on %s (%d ranks), left %.1f s ago",
-                t.op, t.comm.c_str(), t.size, s);
+  std::snprintf(
+      b, sizeof b,
+      t.inside ? "in %s on %s (%d ranks) for %.1f s" : "last: %s on %s (%d ranks), left %.1f s ago",
+      t.op, t.comm.c_str(), t.size, s);
   return b;
 }
 

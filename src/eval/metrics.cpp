@@ -70,13 +70,13 @@ nlohmann::json results_json(const std::map<std::string, Aggregate>& rows) {
 }
 
 std::string results_table(const std::map<std::string, Aggregate>& rows) {
-  std::string out = "|task                                   |     n |   acc  | stderr | acc_norm | stderr |\n"
-                    "|---------------------------------------|------:|-------:|-------:|---------:|-------:|\n";
+  std::string out =
+      "|task                                   |     n |   acc  | stderr | acc_norm | stderr |\n"
+      "|---------------------------------------|------:|-------:|-------:|---------:|-------:|\n";
   char line[256];
   for (const auto& [name, a] : rows) {
-    std::snprintf(line, sizeof line, "|%-39s|%6lld| %.4f | %.4f |  %.4f  | %.4f |\n",
-                  name.c_str(), static_cast<long long>(a.n), a.acc, a.acc_stderr, a.acc_norm,
-                  a.acc_norm_stderr);
+    std::snprintf(line, sizeof line, "|%-39s|%6lld| %.4f | %.4f |  %.4f  | %.4f |\n", name.c_str(),
+                  static_cast<long long>(a.n), a.acc, a.acc_stderr, a.acc_norm, a.acc_norm_stderr);
     out += line;
   }
   return out;

@@ -65,14 +65,15 @@ std::vector<double> score_requests(model::TransformerImpl& model, const std::vec
       const int64_t first = q.context_len - 1, count = int64_t(q.tokens.size()) - q.context_len;
       auto logits = out_model.logits_BSV[r].slice(0, first, first + count).to(torch::kFloat64);
       auto logp = torch::log_softmax(logits, -1).cpu();
-      auto tgt = torch::tensor(std::vector<int64_t>(q.tokens.begin() + q.context_len, q.tokens.end()),
-                               torch::kLong);
+      auto tgt = torch::tensor(
+          std::vector<int64_t>(q.tokens.begin() + q.context_len, q.tokens.end()), torch::kLong);
       out[rows[size_t(r)]] = logp.gather(1, tgt.unsqueeze(1)).sum().item<double>();
     }
     if (opt.routing && !out_model.topk_ids_BSK.empty()) {
       std::vector<const Request*> reqs;
       std::vector<int64_t> lens;
-      for (size_t i : rows) reqs.push_back(&mine[i]), lens.push_back(int64_t(mine[i].tokens.size()) - 1);
+      for (size_t i : rows)
+        reqs.push_back(&mine[i]), lens.push_back(int64_t(mine[i].tokens.size()) - 1);
       opt.routing(out_model.topk_ids_BSK, reqs, lens);
     }
     done += B;

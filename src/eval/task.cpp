@@ -43,7 +43,9 @@ std::vector<EvalDoc> read_mcq(const std::string& path) {
   for (int64_t n = 1; std::getline(in, line); ++n) {
     if (data::strip(line).empty()) continue;
     const std::string origin = path + ":" + std::to_string(n);
-    auto bad = [&](const std::string& why) { throw UsageError("task mcq: " + origin + ": " + why); };
+    auto bad = [&](const std::string& why) {
+      throw UsageError("task mcq: " + origin + ": " + why);
+    };
     auto j = nlohmann::json::parse(line, nullptr, false);
     if (j.is_discarded() || !j.is_object()) bad("not a JSON object");
     if (!j.contains("question") || !j["question"].is_string()) bad("no 'question' string");
@@ -81,7 +83,7 @@ std::vector<EvalDoc> read_mcq(const std::string& path) {
 // sujet-finance records carry a label as text: choices come from the task type.
 void resolve_sujet(std::vector<EvalDoc>& docs) {
   for (auto& e : docs) {
-    auto labels = sujet_labels(e.doc.subject);
+    auto labels = data::sujet_labels(e.doc.subject);
     if (labels.empty())
       throw UsageError("task sujet-finance: " + e.origin + ": task_type '" + e.doc.subject +
                        "' is free text, not multiple choice");
@@ -98,22 +100,15 @@ void resolve_sujet(std::vector<EvalDoc>& docs) {
 
 }  // namespace
 
-std::vector<std::string> sujet_labels(const std::string& task_type) {
-  if (task_type == "sentiment_analysis" || task_type == "ner_sentiment_analysis")
-    return {"positive", "negative", "neutral"};
-  if (task_type == "yes_no_question") return {"yes", "no"};
-  return {};
-}
-
 std::string mmlu_category(const std::string& s) {
   static const std::map<std::string, std::set<std::string>> kCategories = {
       {"stem",
        {"abstract_algebra", "anatomy", "astronomy", "college_biology", "college_chemistry",
-        "college_computer_science", "college_mathematics", "college_physics",
-        "computer_security", "conceptual_physics", "electrical_engineering",
-        "elementary_mathematics", "high_school_biology", "high_school_chemistry",
-        "high_school_computer_science", "high_school_mathematics", "high_school_physics",
-        "high_school_statistics", "machine_learning"}},
+        "college_computer_science", "college_mathematics", "college_physics", "computer_security",
+        "conceptual_physics", "electrical_engineering", "elementary_mathematics",
+        "high_school_biology", "high_school_chemistry", "high_school_computer_science",
+        "high_school_mathematics", "high_school_physics", "high_school_statistics",
+        "machine_learning"}},
       {"humanities",
        {"formal_logic", "high_school_european_history", "high_school_us_history",
         "high_school_world_history", "international_law", "jurisprudence", "logical_fallacies",
@@ -125,9 +120,9 @@ std::string mmlu_category(const std::string& s) {
         "human_sexuality", "professional_psychology", "public_relations", "security_studies",
         "sociology", "us_foreign_policy"}},
       {"other",
-       {"business_ethics", "clinical_knowledge", "college_medicine", "global_facts",
-        "human_aging", "management", "marketing", "medical_genetics", "miscellaneous",
-        "nutrition", "professional_accounting", "professional_medicine", "virology"}}};
+       {"business_ethics", "clinical_knowledge", "college_medicine", "global_facts", "human_aging",
+        "management", "marketing", "medical_genetics", "miscellaneous", "nutrition",
+        "professional_accounting", "professional_medicine", "virology"}}};
   for (const auto& [cat, subjects] : kCategories)
     if (subjects.count(s)) return cat;
   return "";
@@ -136,7 +131,8 @@ std::string mmlu_category(const std::string& s) {
 Task load_task(const std::string& name, const std::string& path, const std::string& fewshot_path) {
   Task t;
   t.name = name;
-  if (!fs::exists(path)) throw UsageError("task " + name + ": --data '" + path + "' does not exist");
+  if (!fs::exists(path))
+    throw UsageError("task " + name + ": --data '" + path + "' does not exist");
   auto group_pool = [&](std::vector<EvalDoc> docs) {
     for (auto& d : docs) t.fewshot[d.group].push_back(std::move(d));
   };

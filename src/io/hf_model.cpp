@@ -168,7 +168,8 @@ int64_t write_hf_model(const ModelSource& source, const std::string& dir,
   for (const auto& spec : model::param_layout(cfg)) {
     int64_t numel = 1;
     for (int64_t s : spec.shape) numel *= s;
-    if (!fused || (spec.expert < 0 && spec.name.find(".block_sparse_moe.gate.") == std::string::npos)) {
+    if (!fused ||
+        (spec.expert < 0 && spec.name.find(".block_sparse_moe.gate.") == std::string::npos)) {
       outs.push_back({to_hf_name(spec.name), [&source, n = spec.name] { return source.load(n); },
                       int64_t(numel * esz)});
       continue;
@@ -192,15 +193,15 @@ int64_t write_hf_model(const ModelSource& source, const std::string& dir,
                         return torch::stack(v);
                       },
                       int64_t(E * 2 * I * D * esz)});
-      outs.push_back({p + "experts.down_proj",
-                      [&source, q, E] {
-                        std::vector<torch::Tensor> v;
-                        for (int64_t e = 0; e < E; ++e)
-                          v.push_back(
-                              source.load(q + "experts." + std::to_string(e) + ".down_proj.weight"));
-                        return torch::stack(v);
-                      },
-                      int64_t(E * D * I * esz)});
+      outs.push_back(
+          {p + "experts.down_proj",
+           [&source, q, E] {
+             std::vector<torch::Tensor> v;
+             for (int64_t e = 0; e < E; ++e)
+               v.push_back(source.load(q + "experts." + std::to_string(e) + ".down_proj.weight"));
+             return torch::stack(v);
+           },
+           int64_t(E * D * I * esz)});
     }
   }
 

@@ -26,11 +26,11 @@ struct DtypeInfo {
   const char* name;
   size_t size;
 };
-constexpr DtypeInfo kDtypes[] = {
-    {StDtype::kBool, "BOOL", 1}, {StDtype::kU8, "U8", 1},     {StDtype::kI8, "I8", 1},
-    {StDtype::kI16, "I16", 2},   {StDtype::kI32, "I32", 4},   {StDtype::kI64, "I64", 8},
-    {StDtype::kF16, "F16", 2},   {StDtype::kBF16, "BF16", 2}, {StDtype::kF32, "F32", 4},
-    {StDtype::kF64, "F64", 8}};
+constexpr DtypeInfo kDtypes[] = {{StDtype::kBool, "BOOL", 1}, {StDtype::kU8, "U8", 1},
+                                 {StDtype::kI8, "I8", 1},     {StDtype::kI16, "I16", 2},
+                                 {StDtype::kI32, "I32", 4},   {StDtype::kI64, "I64", 8},
+                                 {StDtype::kF16, "F16", 2},   {StDtype::kBF16, "BF16", 2},
+                                 {StDtype::kF32, "F32", 4},   {StDtype::kF64, "F64", 8}};
 
 [[noreturn]] void fail(const std::string& label, const std::string& what,
                        const std::string& tensor = "") {
@@ -234,9 +234,8 @@ void write_safetensors(const std::string& path, const std::vector<StWriteTensor>
     if (size_t(elems) * dtype_size(t.dtype) != t.bytes)
       throw Error("write_safetensors: tensor '" + t.name + "' has " + std::to_string(t.bytes) +
                   " bytes for its shape");
-    header[t.name] = {{"dtype", dtype_name(t.dtype)},
-                      {"shape", t.shape},
-                      {"data_offsets", {at, at + t.bytes}}};
+    header[t.name] = {
+        {"dtype", dtype_name(t.dtype)}, {"shape", t.shape}, {"data_offsets", {at, at + t.bytes}}};
     at += t.bytes;
   }
   std::string text = header.dump();

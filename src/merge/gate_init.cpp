@@ -43,8 +43,8 @@ torch::Tensor mean_hidden(model::TransformerImpl& model, const TokenLists& promp
     }
   }
   if (comm.size() > 1)
-    MOFE_CHECK_MPI(MPI_Allreduce(MPI_IN_PLACE, sum.data_ptr<double>(), int(sum.numel()),
-                                 MPI_DOUBLE, MPI_SUM, comm.raw()));
+    MOFE_CHECK_MPI(MPI_Allreduce(MPI_IN_PLACE, sum.data_ptr<double>(), int(sum.numel()), MPI_DOUBLE,
+                                 MPI_SUM, comm.raw()));
   return sum / double(prompts.size());
 }
 

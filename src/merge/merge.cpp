@@ -129,7 +129,8 @@ MergeReport merge_models(const MergeConfig& cfg, const MergeOptions& opt,
     torch::Tensor w = sources.at(ex.source_model)->load(dense_name(s));
     if (ex.noise_scale != 0) {
       // Seeded per tensor, so the result does not depend on which rank writes it.
-      auto gen = at::detail::createCPUGenerator(opt.seed * 1000003ULL + std::hash<std::string>{}(name));
+      auto gen =
+          at::detail::createCPUGenerator(opt.seed * 1000003ULL + std::hash<std::string>{}(name));
       w = w + at::normal(0.0, ex.noise_scale, w.sizes(), gen, w.options());
     }
     if (ex.residual_scale && name.find(".down_proj.") != std::string::npos)

@@ -11,8 +11,8 @@ namespace mofe::merge {
 
 namespace {
 
-const std::set<std::string> kGateModes = {"hidden",      "hidden_avg", "hidden_last",
-                                          "cheap_embed", "random",     "uniform_random",
+const std::set<std::string> kGateModes = {"hidden",           "hidden_avg", "hidden_last",
+                                          "cheap_embed",      "random",     "uniform_random",
                                           "hidden_avg_masked"};
 
 std::string resolve(const std::string& p, const std::filesystem::path& base) {
@@ -47,7 +47,8 @@ MergeConfig MergeConfig::load(const std::string& path) {
     if (!root.IsMap()) throw UsageError("not a YAML mapping");
     // mergekit's other keys (tokenizer_source, architecture, ...) change nothing mofe does:
     // rejected rather than silently ignored.
-    known_keys(root, {"base_model", "gate_mode", "dtype", "experts_per_token", "experts"}, "top level");
+    known_keys(root, {"base_model", "gate_mode", "dtype", "experts_per_token", "experts"},
+               "top level");
     if (!root["base_model"]) throw UsageError("base_model is missing");
     c.base_model = resolve(root["base_model"].as<std::string>(), dir);
     if (root["gate_mode"]) c.gate_mode = root["gate_mode"].as<std::string>();
@@ -57,10 +58,10 @@ MergeConfig MergeConfig::load(const std::string& path) {
     if (!ex || !ex.IsSequence()) throw UsageError("experts must be a list");
     for (size_t i = 0; i < ex.size(); ++i) {
       const std::string where = "experts[" + std::to_string(i) + "]";
-      known_keys(ex[i],
-                 {"source_model", "positive_prompts", "negative_prompts", "noise_scale",
-                  "residual_scale"},
-                 where);
+      known_keys(
+          ex[i],
+          {"source_model", "positive_prompts", "negative_prompts", "noise_scale", "residual_scale"},
+          where);
       ExpertSpec e;
       if (!ex[i]["source_model"]) throw UsageError(where + ": source_model is missing");
       e.source_model = resolve(ex[i]["source_model"].as<std::string>(), dir);
@@ -105,7 +106,8 @@ void MergeConfig::validate(bool allow_identical_experts) const {
       throw UsageError("every expert has the same prompts: the routers would not tell them apart");
   }
   bool same_model = experts.size() > 1;
-  for (const auto& e : experts) same_model = same_model && e.source_model == experts[0].source_model;
+  for (const auto& e : experts)
+    same_model = same_model && e.source_model == experts[0].source_model;
   if (same_model && !allow_identical_experts)
     throw UsageError("every expert is the same model '" + experts[0].source_model +
                      "'; pass --allow-identical-experts if that is intended");

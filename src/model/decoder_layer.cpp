@@ -14,7 +14,8 @@ DecoderLayerImpl::DecoderLayerImpl(const config::ModelConfig& cfg,
     mlp = register_module("mlp", MLP(cfg.hidden_size, cfg.intermediate_size));
 }
 
-LayerOutput DecoderLayerImpl::forward(const torch::Tensor& h_BSD, const torch::Tensor& key_mask_BS) {
+LayerOutput DecoderLayerImpl::forward(const torch::Tensor& h_BSD,
+                                      const torch::Tensor& key_mask_BS) {
   LayerOutput out;
   auto h = h_BSD + self_attn(input_layernorm(h_BSD), key_mask_BS);
   auto x = post_attention_layernorm(h);

@@ -41,7 +41,7 @@ ModelOutput TransformerImpl::forward(const torch::Tensor& input_ids_BS) {
 }
 
 std::vector<torch::Tensor> TransformerImpl::layer_inputs(const torch::Tensor& input_ids_BS,
-                                                        const torch::Tensor& key_mask_BS) {
+                                                         const torch::Tensor& key_mask_BS) {
   std::vector<torch::Tensor> out;
   auto h = embed_tokens(input_ids_BS);
   for (size_t l = 0; l < layers_.size(); ++l) {

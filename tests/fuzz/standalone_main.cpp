@@ -26,9 +26,10 @@ std::vector<uint8_t> make(const std::string& header, size_t data_bytes) {
 
 std::vector<std::vector<uint8_t>> builtin_seeds() {
   return {
-      make(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
-           R"("b":{"dtype":"BF16","shape":[1,3],"data_offsets":[8,14]},"__metadata__":{"format":"pt"}})",
-           14),
+      make(
+          R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
+          R"("b":{"dtype":"BF16","shape":[1,3],"data_offsets":[8,14]},"__metadata__":{"format":"pt"}})",
+          14),
       make(R"({"w":{"dtype":"F16","shape":[4,2],"data_offsets":[0,16]}})", 16),
       make(R"({"e":{"dtype":"I64","shape":[0],"data_offsets":[0,0]},)"
            R"("x":{"dtype":"F64","shape":[1],"data_offsets":[0,8]}})",

@@ -121,6 +121,12 @@ TEST(Formats, InstructionAndTextFormats) {
            Format::kSujetFinance);
   EXPECT_EQ(sujet.ok.at(0).prompt, "Headline.\nAnswer:");
   EXPECT_EQ(sujet.ok.at(0).response, " positive");
+  // A task type with a label set lists it, as `mofe eval` renders the same record.
+  auto labelled = read(temp_file("s2.jsonl", R"({"inputs":"Headline.","answer":"positive",)"
+                                             R"("task_type":"sentiment_analysis"})"
+                                             "\n"),
+                       Format::kSujetFinance);
+  EXPECT_EQ(labelled.ok.at(0).prompt, "Headline.\nOptions: positive, negative, neutral\nAnswer:");
   auto alpaca = read(temp_file("a.jsonl", R"({"instruction":"Do","input":"this","output":"done"})"
                                           "\n"),
                      Format::kAlpaca);

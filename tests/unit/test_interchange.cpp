@@ -123,12 +123,13 @@ TEST(Safetensors, RejectsEachKindOfDamageWithAClearMessage) {
   auto huge = good;
   huge[5] = 0x01;  // 2^40: beyond the 100 MB bound
   EXPECT_THAT(parse_error(huge), HasSubstr("exceeds the 100 MB limit"));
-  EXPECT_THAT(parse_error(image(R"({"a": {"dtype": "F32",)", {})), HasSubstr("not valid UTF-8 JSON"));
+  EXPECT_THAT(parse_error(image(R"({"a": {"dtype": "F32",)", {})),
+              HasSubstr("not valid UTF-8 JSON"));
   EXPECT_THAT(parse_error(image("{\"\xff\xfe\":1}", {})), HasSubstr("not valid UTF-8 JSON"));
   EXPECT_THAT(parse_error(image("[1,2]", {})), HasSubstr("does not start with '{'"));
-  EXPECT_THAT(parse_error(image(R"({"a":{"dtype":"Q4","shape":[1],"data_offsets":[0,4]}})",
-                                floats({1}))),
-              HasSubstr("unknown dtype 'Q4' (tensor 'a')"));
+  EXPECT_THAT(
+      parse_error(image(R"({"a":{"dtype":"Q4","shape":[1],"data_offsets":[0,4]}})", floats({1}))),
+      HasSubstr("unknown dtype 'Q4' (tensor 'a')"));
   EXPECT_THAT(parse_error(image(R"({"a":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}})",
                                 floats({1, 2}))),
               HasSubstr("needs 12 bytes but data_offsets give 8 (tensor 'a')"));
@@ -136,9 +137,9 @@ TEST(Safetensors, RejectsEachKindOfDamageWithAClearMessage) {
                                 R"("b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})",
                                 floats({1, 2}))),
               HasSubstr("overlap"));
-  EXPECT_THAT(parse_error(image(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})",
-                                floats({1}))),
-              HasSubstr("outside the data area of 4 bytes (tensor 'a')"));
+  EXPECT_THAT(
+      parse_error(image(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})", floats({1}))),
+      HasSubstr("outside the data area of 4 bytes (tensor 'a')"));
   EXPECT_THAT(parse_error(image(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})",
                                 floats({1, 2}))),
               HasSubstr("gap in the data area"));
@@ -146,9 +147,9 @@ TEST(Safetensors, RejectsEachKindOfDamageWithAClearMessage) {
                                 R"("a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})",
                                 floats({1, 2}))),
               HasSubstr("duplicate tensor name (tensor 'a')"));
-  EXPECT_THAT(parse_error(image(R"({"a":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}})",
-                                floats({1}))),
-              HasSubstr("non-negative"));
+  EXPECT_THAT(
+      parse_error(image(R"({"a":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}})", floats({1}))),
+      HasSubstr("non-negative"));
   EXPECT_THAT(parse_error(image(R"({"a":{"dtype":"F32","shape":[4294967296,4294967296],)"
                                 R"("data_offsets":[0,4]}})",
                                 floats({1}))),
@@ -204,7 +205,8 @@ TEST(Interchange, ImportExportReimportIsBitwiseForLlamaAndMixtral) {
       io::HfModel hf(d + "/hf");
       EXPECT_EQ(hf.source_dtype(), dtype == std::string("bfloat16") ? "BF16" : "F32");
       ckpt::ModelDirInfo info{hf.config(), hf.source_dtype(), {}};
-      ckpt::write_model_dir(d + "/imported", info, [&](auto& n) { return hf.load(n); }, world);
+      ckpt::write_model_dir(
+          d + "/imported", info, [&](auto& n) { return hf.load(n); }, world);
       ckpt::ModelDir imported(d + "/imported");
       expect_same_tensors(hf, imported);
       EXPECT_EQ(imported.names().size(), model::param_layout(cfg).size());
@@ -212,8 +214,8 @@ TEST(Interchange, ImportExportReimportIsBitwiseForLlamaAndMixtral) {
       io::write_hf_model(imported, d + "/exported", opt);
       io::HfModel again(d + "/exported");
       expect_same_tensors(imported, again);
-      ckpt::write_model_dir(d + "/reimported", info, [&](auto& n) { return again.load(n); },
-                            world);
+      ckpt::write_model_dir(
+          d + "/reimported", info, [&](auto& n) { return again.load(n); }, world);
       EXPECT_EQ(ckpt::ModelDir(d + "/reimported").checksum(), imported.checksum());
     }
   }
@@ -261,8 +263,8 @@ TEST(Interchange, HfDirectoryErrorsNameTheFileAndTensor) {
     j["architectures"] = {"GPT2LMHeadModel"};
     std::ofstream(d + "/config.json") << j.dump();
   }
-  EXPECT_THAT([&] { io::HfModel m(d); },
-              ::testing::ThrowsMessage<UsageError>(HasSubstr("'GPT2LMHeadModel' is not supported")));
+  EXPECT_THAT([&] { io::HfModel m(d); }, ::testing::ThrowsMessage<UsageError>(
+                                             HasSubstr("'GPT2LMHeadModel' is not supported")));
   EXPECT_THAT([&] { ckpt::open_model(temp_dir("empty")); },
               ::testing::ThrowsMessage<UsageError>(HasSubstr("is not a directory")));
 }
@@ -310,24 +312,28 @@ TEST(MergeConfig, ReadsMergekitYaml) {
 
 TEST(MergeConfig, RejectsWhatMergekitRejects) {
   const std::string g = kGood;
-  EXPECT_THAT(merge_error(g + "experts_per_token: 3\n"), HasSubstr("experts_per_token 3 must be between 1 and"));
+  EXPECT_THAT(merge_error(g + "experts_per_token: 3\n"),
+              HasSubstr("experts_per_token 3 must be between 1 and"));
   EXPECT_THAT(merge_error(g + "experts_per_token: 0\n"), HasSubstr("experts_per_token 0"));
   EXPECT_THAT(merge_error("base_model: b\nexperts:\n  - source_model: x\n  - source_model: y\n"),
               HasSubstr("experts[0] (x): gate_mode hidden needs positive_prompts"));
   EXPECT_EQ(merge_error("base_model: b\ngate_mode: random\nexperts:\n  - source_model: x\n"
                         "  - source_model: y\n"),
             "(accepted)");
-  EXPECT_THAT(merge_error("base_model: b\nexperts:\n  - source_model: x\n    positive_prompts: [p]\n"
-                          "  - source_model: y\n    positive_prompts: [p]\n"),
-              HasSubstr("same prompts"));
-  const std::string same = "base_model: b\nexperts:\n  - source_model: x\n    positive_prompts: [p]\n"
-                           "  - source_model: x\n    positive_prompts: [q]\n";
+  EXPECT_THAT(
+      merge_error("base_model: b\nexperts:\n  - source_model: x\n    positive_prompts: [p]\n"
+                  "  - source_model: y\n    positive_prompts: [p]\n"),
+      HasSubstr("same prompts"));
+  const std::string same =
+      "base_model: b\nexperts:\n  - source_model: x\n    positive_prompts: [p]\n"
+      "  - source_model: x\n    positive_prompts: [q]\n";
   EXPECT_THAT(merge_error(same), HasSubstr("--allow-identical-experts"));
   EXPECT_EQ(merge_error(same, true), "(accepted)");
   std::string psychic = g;
   psychic.replace(psychic.find("gate_mode: hidden"), 17, "gate_mode: psychic");
   EXPECT_THAT(merge_error(psychic), HasSubstr("gate_mode 'psychic' is unknown"));
-  EXPECT_THAT(merge_error(g + "tokenizer_source: union\n"), HasSubstr("unknown key 'tokenizer_source'"));
+  EXPECT_THAT(merge_error(g + "tokenizer_source: union\n"),
+              HasSubstr("unknown key 'tokenizer_source'"));
   EXPECT_THAT(merge_error("base_model: [unclosed\n"), HasSubstr("mofe_merge_test.yml"));
   EXPECT_THAT(merge_error("gate_mode: hidden\nexperts: []\n"), HasSubstr("base_model is missing"));
 }
@@ -362,9 +368,12 @@ std::vector<torch::Tensor> reference_layer_inputs(const io::ModelSource& m,
     out.push_back(h);
     const std::string p = "layers." + std::to_string(l) + ".";
     auto x = rms(h, W(p + "input_layernorm.weight"));
-    auto q = rope(torch::matmul(x, W(p + "self_attn.q_proj.weight").t()).view({B, S, H, Dh}).transpose(1, 2));
-    auto k = rope(torch::matmul(x, W(p + "self_attn.k_proj.weight").t()).view({B, S, G, Dh}).transpose(1, 2));
-    auto v = torch::matmul(x, W(p + "self_attn.v_proj.weight").t()).view({B, S, G, Dh}).transpose(1, 2);
+    auto q = rope(
+        torch::matmul(x, W(p + "self_attn.q_proj.weight").t()).view({B, S, H, Dh}).transpose(1, 2));
+    auto k = rope(
+        torch::matmul(x, W(p + "self_attn.k_proj.weight").t()).view({B, S, G, Dh}).transpose(1, 2));
+    auto v =
+        torch::matmul(x, W(p + "self_attn.v_proj.weight").t()).view({B, S, G, Dh}).transpose(1, 2);
     k = k.repeat_interleave(H / G, 1);
     v = v.repeat_interleave(H / G, 1);
     auto scores = torch::matmul(q, k.transpose(-1, -2)) / std::sqrt(double(Dh));  // [B,H,S,S]
@@ -405,7 +414,8 @@ torch::Tensor reference_vector(const io::ModelSource& m, const merge::TokenLists
   }
   size_t S = 0;
   for (const auto& p : prompts) S = std::max(S, p.size());
-  auto ids = torch::full({int64_t(prompts.size()), int64_t(S)}, int64_t(c.bos_token_id), torch::kLong);
+  auto ids =
+      torch::full({int64_t(prompts.size()), int64_t(S)}, int64_t(c.bos_token_id), torch::kLong);
   auto real = torch::zeros({int64_t(prompts.size()), int64_t(S)}, torch::kBool);
   for (size_t b = 0; b < prompts.size(); ++b)
     for (size_t i = 0; i < prompts[b].size(); ++i) {
@@ -416,11 +426,13 @@ torch::Tensor reference_vector(const io::ModelSource& m, const merge::TokenLists
   std::vector<torch::Tensor> per_layer;
   for (auto& h : hs) {
     torch::Tensor v;
-    if (mode == "hidden_avg") v = h.mean(1);
+    if (mode == "hidden_avg")
+      v = h.mean(1);
     else if (mode == "hidden_avg_masked") {
       auto r = real.to(torch::kFloat64).unsqueeze(-1);
       v = (h * r).sum(1) / r.sum(1);
-    } else v = h.select(1, int64_t(S) - 1);
+    } else
+      v = h.select(1, int64_t(S) - 1);
     per_layer.push_back(v.mean(0));
   }
   return torch::stack(per_layer);
@@ -438,7 +450,8 @@ TEST(GateInit, EachPromptModeMatchesTheHandComputedReference) {
       {{{bos, 30, 31}, {bos, 40, 41, 42, 43, 44}, {bos, 3}}, {{bos, 8, 8, 8}}},
       {{{bos, 17, 18, 19}}, {}}};
   auto self = dist::Communicator::dup(MPI_COMM_SELF, "self");
-  for (const char* mode : {"hidden", "hidden_last", "hidden_avg", "hidden_avg_masked", "cheap_embed"}) {
+  for (const char* mode :
+       {"hidden", "hidden_last", "hidden_avg", "hidden_avg_masked", "cheap_embed"}) {
     SCOPED_TRACE(mode);
     auto got = merge::gate_vectors(mode, base, experts, bos, self, 0, torch::kFloat64);
     ASSERT_EQ(got.sizes(), (c10::IntArrayRef{3, 3, 32}));
@@ -452,12 +465,14 @@ TEST(GateInit, EachPromptModeMatchesTheHandComputedReference) {
     }
   }
   // hidden_avg includes the pad positions, so it differs from the masked mean.
-  EXPECT_FALSE(torch::allclose(merge::gate_vectors("hidden_avg", base, experts, bos, self, 0),
-                               merge::gate_vectors("hidden_avg_masked", base, experts, bos, self, 0)));
+  EXPECT_FALSE(
+      torch::allclose(merge::gate_vectors("hidden_avg", base, experts, bos, self, 0),
+                      merge::gate_vectors("hidden_avg_masked", base, experts, bos, self, 0)));
   // The default float32 forward agrees to float32 precision.
   auto f32 = merge::gate_vectors("hidden", base, experts, bos, self, 0);
   EXPECT_TRUE(torch::allclose(
-      f32, merge::gate_vectors("hidden", base, experts, bos, self, 0, torch::kFloat64), 1e-4, 1e-5));
+      f32, merge::gate_vectors("hidden", base, experts, bos, self, 0, torch::kFloat64), 1e-4,
+      1e-5));
 }
 
 TEST(GateInit, RandomModesAreSeededAndScaled) {

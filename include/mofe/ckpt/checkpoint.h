@@ -8,9 +8,9 @@
 //   <dir>/latest                     name of the newest published checkpoint
 // Frozen experts are not written again (mofe mode): state.json records their source (the
 // --model the run started from, with its checksum, or the seed of the initialisation).
-// --full-checkpoint writes them too. Every rank writes into step_X.tmp/; after a barrier rank 0 renames it to
-// step_X, then replaces `latest`, then deletes checkpoints beyond --keep-checkpoints. A run
-// killed while writing leaves the previous checkpoint published and intact.
+// --full-checkpoint writes them too. Every rank writes into step_X.tmp/; after a barrier rank 0
+// renames it to step_X, then replaces `latest`, then deletes checkpoints beyond --keep-checkpoints.
+// A run killed while writing leaves the previous checkpoint published and intact.
 #pragma once
 
 #include <cstdint>

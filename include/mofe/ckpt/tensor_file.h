@@ -1,6 +1,7 @@
 // TensorFile: named tensors in one HDF5 file, each a typed 1-D dataset (float32 or float64,
-// chunked with Fletcher-32; not compressed: weights do not compress and deflate is slow), with an index dataset (JSON: name -> shape, dtype, CRC-32 of the
-// bytes). Reading verifies every CRC and names the file and tensor that do not match.
+// chunked with Fletcher-32; not compressed: weights do not compress and deflate is slow), with an
+// index dataset (JSON: name -> shape, dtype, CRC-32 of the bytes). Reading verifies every CRC and
+// names the file and tensor that do not match.
 #pragma once
 
 #include <torch/torch.h>

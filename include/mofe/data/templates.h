@@ -34,6 +34,9 @@ std::string render_description(McqTemplate t, const McqDoc& doc);
 // " " + choices[answer]
 std::string render_target(const McqDoc& doc);
 
+// sujet-finance: the labels a task type allows (lower case); empty for free-text task types.
+std::vector<std::string> sujet_labels(const std::string& task_type);
+
 // Python's str.strip(): leading and trailing whitespace removed.
 std::string strip(const std::string& s);
 

@@ -36,9 +36,6 @@ struct Task {
 Task load_task(const std::string& name, const std::string& path,
                const std::string& fewshot_path = "");
 
-// sujet-finance: the labels of a task type (lower case); empty for free-text task types.
-std::vector<std::string> sujet_labels(const std::string& task_type);
-
 // MMLU subject -> "stem" | "humanities" | "social sciences" | "other" ("" if unknown).
 std::string mmlu_category(const std::string& subject);
 

@@ -43,8 +43,8 @@ class HfModel : public ModelSource {
 torch::Tensor to_torch(const StTensor& t, const std::string& file);
 
 struct HfExportOptions {
-  std::string layout = "mixtral";   // mixtral (w1/w2/w3 per expert) | fused (gate_up_proj)
-  std::string dtype = "bfloat16";   // bfloat16 | float16 | float32
+  std::string layout = "mixtral";  // mixtral (w1/w2/w3 per expert) | fused (gate_up_proj)
+  std::string dtype = "bfloat16";  // bfloat16 | float16 | float32
   int64_t shard_bytes = 2'000'000'000;
 };
 

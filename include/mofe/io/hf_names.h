@@ -1,7 +1,7 @@
 // Hugging Face tensor names <-> mofe parameter names.
 //   mofe                                             HF (Llama / Mixtral)
-//   embed_tokens.weight, layers.L.*, norm.weight     model.embed_tokens.weight, model.layers.L.*, ...
-//   lm_head.weight                                   lm_head.weight
+//   embed_tokens.weight, layers.L.*, norm.weight     model.embed_tokens.weight, model.layers.L.*,
+//   ... lm_head.weight                                   lm_head.weight
 //   layers.L.block_sparse_moe.experts.E.gate_proj    ...experts.E.w1    (Mixtral's names)
 //   layers.L.block_sparse_moe.experts.E.down_proj    ...experts.E.w2
 //   layers.L.block_sparse_moe.experts.E.up_proj      ...experts.E.w3

@@ -65,7 +65,8 @@ class Trainer {
   std::unique_ptr<AdamW> optimizer_;
   GradSync grad_sync_;
   bool inject_nan_ = false;
-  nlohmann::json init_source_;  // {"source": "init", "seed"} | {"source": "model", "path", ...}  // test-only fault injection (core/fault.h)
+  nlohmann::json init_source_;  // {"source": "init", "seed"} | {"source": "model", "path", ...}  //
+                                // test-only fault injection (core/fault.h)
 };
 
 // Prints parameter counts (this rank and the whole model) on rank 0.
