@@ -68,7 +68,6 @@ int run_eval(const Args& args, dist::MpiEnv& env) {
   torch::Device device(torch::kCPU);
   const bool ok = agree_on_setup(
       [&] {
-        parse_args(args, desc);
         const auto vm = parse_args(args, desc);
         if ((help = vm.count("help"))) return;
         if (a.model.empty() || a.task.empty() || a.data.empty())
@@ -165,7 +164,9 @@ int run_eval(const Args& args, dist::MpiEnv& env) {
         }
       }
     };
+  const auto t_score = Clock::now();
   const auto ll = eval::score_requests(*model, requests, groups, device, so);
+  const double scoring = std::chrono::duration<double>(Clock::now() - t_score).count();
 
   // Gather (doc, choice, loglik) on rank 0.
   std::vector<double> triples;
@@ -215,7 +216,9 @@ int run_eval(const Args& args, dist::MpiEnv& env) {
                  {"ep_size", a.parallel.ep_size},
                  {"dtype", a.runtime.dtype}};
   j["timing"] = {{"seconds", seconds},
+                 {"scoring_seconds", scoring},
                  {"questions_per_s", double(n_docs) / seconds},
+                 {"scoring_questions_per_s", double(n_docs) / scoring},
                  {"peak_rss_mb_per_rank", peaks}};
   j["predictions"] = nlohmann::json::array();
   for (size_t d = 0; d < size_t(n_docs); ++d)
@@ -270,6 +273,7 @@ int run_eval(const Args& args, dist::MpiEnv& env) {
                           {"ranks", world.size()},
                           {"seconds", seconds},
                           {"questions_per_s", double(n_docs) / seconds},
+                          {"scoring_questions_per_s", double(n_docs) / scoring},
                           {"acc", rows.at(task.name).acc}};
   std::printf("%s\n", bench.dump().c_str());
   return 0;

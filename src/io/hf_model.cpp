@@ -105,6 +105,7 @@ HfModel::HfModel(const std::string& dir) : dir_(dir) {
     files_.emplace_back((root / f).string());
     const size_t k = files_.size() - 1;
     for (const auto& t : files_.back().view().tensors()) {
+      if (split_fused(t, k)) continue;
       const std::string name = from_hf_name(t.name);
       if (name.empty()) continue;
       if (where_.count(name))
@@ -132,6 +133,43 @@ HfModel::HfModel(const std::string& dir) : dir_(dir) {
                     "' has shape " + c10::str(c10::IntArrayRef(it->second.second->shape)) +
                     ", config.json implies " + c10::str(c10::IntArrayRef(spec.shape)));
   }
+}
+
+// The fused layout (newer transformers): mlp.experts.gate_up_proj [E, 2I, D] (gate rows then
+// up rows) and mlp.experts.down_proj [E, D, I]. Each expert's matrix is a contiguous byte range
+// of the stacked tensor, so it becomes a view of the mapped file: no copy, no conversion of
+// the whole stack per expert.
+bool HfModel::split_fused(const StTensor& t, size_t file) {
+  static const std::string kMid = ".mlp.experts.";
+  const auto pos = t.name.find(kMid);
+  if (t.name.rfind("model.layers.", 0) != 0 || pos == std::string::npos) return false;
+  const std::string what = t.name.substr(pos + kMid.size());
+  if (what != "gate_up_proj" && what != "down_proj") return false;
+  if (t.shape.size() != 3)
+    throw IoError("'" + files_[file].path() + "': tensor '" + t.name + "' is not [E, rows, cols]");
+  const std::string layer = t.name.substr(13, pos - 13);
+  const int64_t E = t.shape[0], rows = t.shape[1], cols = t.shape[2];
+  const size_t esz = dtype_size(t.dtype);
+  auto add = [&](int64_t e, const std::string& leaf, int64_t row0, int64_t nrows) {
+    StTensor v = t;
+    v.shape = {nrows, cols};
+    v.data = t.data + size_t((e * rows + row0) * cols) * esz;
+    v.begin = t.begin + uint64_t(size_t((e * rows + row0) * cols) * esz);
+    v.end = v.begin + uint64_t(size_t(nrows * cols) * esz);
+    v.name = t.name + "[" + std::to_string(e) + "]." + leaf;
+    virtual_.push_back(v);
+    where_["layers." + layer + ".block_sparse_moe.experts." + std::to_string(e) + "." + leaf +
+           ".weight"] = {file, &virtual_.back()};
+  };
+  for (int64_t e = 0; e < E; ++e) {
+    if (what == "gate_up_proj") {
+      add(e, "gate_proj", 0, rows / 2);
+      add(e, "up_proj", rows / 2, rows / 2);
+    } else {
+      add(e, "down_proj", 0, rows);
+    }
+  }
+  return true;
 }
 
 std::vector<std::string> HfModel::names() const {

@@ -33,6 +33,9 @@ std::string from_hf_name(const std::string& hf) {
   if (hf.rfind("lm_head.", 0) == 0) return hf;
   if (hf.rfind("model.", 0) != 0) return "";
   std::string name = hf.substr(6);
+  // The fused layout's router: layers.L.mlp.gate.weight (a dense MLP has gate_proj instead).
+  if (const auto p = name.find(".mlp.gate.weight"); p != std::string::npos && p + 16 == name.size())
+    return name.substr(0, p) + ".block_sparse_moe.gate.weight";
   if (name.find(".block_sparse_moe.experts.") != std::string::npos)
     for (const auto& [ours, theirs] : kExpertNames)
       if (name.find(theirs) != std::string::npos) return replace_once(name, theirs, ours);

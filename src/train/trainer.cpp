@@ -218,11 +218,15 @@ Trainer::RunResult Trainer::run() {
       log::info0(msg);
     }
     if (result.stopped) {
+      // The longest time any rank has waited since its signal (a rank that got none: 0).
+      double waited = seconds_since_stop_request();
+      MOFE_CHECK_MPI(
+          MPI_Allreduce(MPI_IN_PLACE, &waited, 1, MPI_DOUBLE, MPI_MAX, groups_.world.raw()));
       char msg[256];
       std::snprintf(msg, sizeof msg,
                     "stop signal: checkpoint of step %lld published %.2f s after the signal; "
                     "exiting to be resumed",
-                    (long long)(step + 1), seconds_since_stop_request());
+                    (long long)(step + 1), waited);
       log::info0(msg);
       break;
     }

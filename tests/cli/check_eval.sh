@@ -37,6 +37,19 @@ t=$(acc "$out/np1-ep1.json") e=$(err "$out/np1-ep1.json") u=$(acc "$out/untraine
 echo "held-out PubMedQA: trained acc $t (stderr $e), untrained $u, chance 0.333"
 awk -v t="$t" -v e="$e" -v u="$u" 'BEGIN { exit !(t - 2 * e > 1 / 3 && t > u) }' \
   || fail "trained accuracy is not clearly above chance and the untrained model"
+# Routing report: one row per group x layer x expert (4 layers x 4 experts for the tiny model),
+# and each layer's shares sum to 1; the same counts on 2 ranks with experts spread.
+for np_ep in "1 1" "2 2"; do
+  set -- $np_ep
+  "${mpirun[@]}" -np "$1" "$mofe" eval --model "$trained" --task sujet-finance \
+    --data "$root/data/tiny_heldout/sujet_finance.jsonl" --ep-size "$2" \
+    --routing-report "$out/routing-np$1.csv" > "$out/routing-np$1.log" 2>&1 || fail "routing report"
+done
+[ "$(wc -l < "$out/routing-np1.csv")" -eq 17 ] || fail "routing report should have 16 rows + header"
+cmp -s "$out/routing-np1.csv" "$out/routing-np2.csv" || fail "routing counts differ on 2 ranks"
+awk -F, 'NR > 1 { s[$2] += $5 } END { for (l in s) if (s[l] < 0.999 || s[l] > 1.001) exit 1 }' \
+  "$out/routing-np1.csv" || fail "a layer's routing shares do not sum to 1"
+grep -A1 "routing (share" "$out/routing-np1.log"
 for key in acc acc_stderr acc_norm acc_norm_stderr n-samples config; do
   grep -q "\"$key\"" "$out/np1-ep1.json" || fail "results lack '$key'"
 done

@@ -36,7 +36,8 @@ eval::EvalDoc mcq(const std::string& q, std::vector<std::string> options, int an
   d.tmpl = data::McqTemplate::kGeneric;
   d.doc.question = q;
   d.doc.options = std::move(options);
-  for (size_t i = 0; i < d.doc.options.size(); ++i) d.doc.choices.push_back(std::string(1, char('A' + i)));
+  for (size_t i = 0; i < d.doc.options.size(); ++i)
+    d.doc.choices.push_back(std::string(1, char('A' + i)));
   d.doc.answer = answer;
   d.origin = origin;
   d.group = "mcq";
@@ -91,8 +92,7 @@ TEST(EvalContext, ZeroShotFewShotAndTooFewExamples) {
   ex.doc.question = "Q1";
   ex.doc.answer = 0;
   t.fewshot["college_medicine"] = {ex};
-  EXPECT_EQ(eval::build_context(t, d, 1),
-            head + "Q1\nA. a\nB. b\nC. c\nD. d\nAnswer: A\n\n" + q);
+  EXPECT_EQ(eval::build_context(t, d, 1), head + "Q1\nA. a\nB. b\nC. c\nD. d\nAnswer: A\n\n" + q);
   EXPECT_THROW(eval::build_context(t, d, 2), UsageError);
 }
 
@@ -107,10 +107,10 @@ TEST(EvalScorer, BatchedLogLikelihoodsEqualOneSequenceAtATime) {
 
   eval::Task task;
   task.name = "mcq";
-  task.docs = {mcq("Which is a fruit?", {"apple", "dog", "red"}, 0, "f:1"),
-               mcq("2 + 2?", {"3", "4"}, 1, "f:2"),
-               mcq("Longest question of the set, about colours?", {"blue", "cat", "pear", "six"}, 0,
-                   "f:3")};
+  task.docs = {
+      mcq("Which is a fruit?", {"apple", "dog", "red"}, 0, "f:1"),
+      mcq("2 + 2?", {"3", "4"}, 1, "f:2"),
+      mcq("Longest question of the set, about colours?", {"blue", "cat", "pear", "six"}, 0, "f:3")};
   const auto reqs = eval::build_requests(task, {0, 1, 2}, char_encode, 1, 0, 2048);
   ASSERT_EQ(reqs.size(), 9u);
   for (int64_t budget : {1, 64, 100000}) {  // one row per batch, a few, all at once
@@ -143,8 +143,8 @@ TEST(EvalMetrics, AccNormStderrAndTies) {
   auto d = mcq("q", {"x", "y"}, 1, "o");
   d.doc.choices = {"a", "bbbb"};  // acc_norm divides by 1 and 4 characters
   auto s = eval::score_doc(d, {-2.0, -4.0});
-  EXPECT_FALSE(s.acc);      // -2 > -4
-  EXPECT_TRUE(s.acc_norm);  // -2/1 < -4/4
+  EXPECT_FALSE(s.acc);                                       // -2 > -4
+  EXPECT_TRUE(s.acc_norm);                                   // -2/1 < -4/4
   EXPECT_EQ(eval::score_doc(d, {-1.0, -1.0}).predicted, 0);  // ties: the first
   std::vector<eval::DocScore> v(4);
   v[0].acc = v[1].acc = v[2].acc = true;  // 3 of 4
@@ -162,7 +162,8 @@ TEST(EvalTask, MmluCategoriesCoverAllSubjects) {
   auto t = eval::load_task("mmlu", std::string(MOFE_SOURCE_DIR) + "/data/tiny_heldout");
   EXPECT_EQ(t.docs.size(), 200u);
   EXPECT_EQ(t.fewshot.at("miscellaneous").size(), 5u);
-  auto s = eval::load_task("sujet-finance", std::string(MOFE_SOURCE_DIR) + "/data/tiny/sujet_finance.jsonl");
+  auto s = eval::load_task("sujet-finance",
+                           std::string(MOFE_SOURCE_DIR) + "/data/tiny/sujet_finance.jsonl");
   EXPECT_EQ(s.docs[0].doc.choices, (std::vector<std::string>{"positive", "negative", "neutral"}));
   EXPECT_THROW(eval::load_task("hellaswag", "/"), UsageError);
 }

@@ -243,6 +243,10 @@ TEST(Interchange, FusedLayoutStacksGateUpAndDown) {
   EXPECT_TRUE(torch::equal(down[1], src.load(e1 + "down_proj.weight")));
   EXPECT_TRUE(torch::equal(io::to_torch(*v.find("model.layers.1.mlp.gate.weight"), d),
                            src.load("layers.1.block_sparse_moe.gate.weight")));
+  // And read back: every expert matrix is a view into the stacked tensors.
+  io::HfModel back(d);
+  for (const auto& n : src.names()) EXPECT_TRUE(torch::equal(back.load(n), src.load(n))) << n;
+  EXPECT_EQ(back.names().size(), src.names().size());
 }
 
 TEST(Interchange, HfDirectoryErrorsNameTheFileAndTensor) {

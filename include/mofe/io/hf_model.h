@@ -2,6 +2,7 @@
 // and write (Mixtral or Llama, sharded, with model.safetensors.index.json).
 #pragma once
 
+#include <deque>
 #include <map>
 #include <memory>
 #include <string>
@@ -37,6 +38,8 @@ class HfModel : public ModelSource {
   config::ModelConfig config_;
   std::vector<SafetensorsFile> files_;
   std::map<std::string, std::pair<size_t, const StTensor*>> where_;  // mofe name -> file, tensor
+  std::deque<StTensor> virtual_;  // per-expert views of fused stacked tensors
+  bool split_fused(const StTensor& t, size_t file);
 };
 
 // Converts a stored tensor to a CPU torch tensor (F16/BF16/F32 -> float32, F64 -> float64).
