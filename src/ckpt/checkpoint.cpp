@@ -11,6 +11,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "mofe/ckpt/model_dir.h"
 #include "mofe/ckpt/tensor_file.h"
 #include "mofe/core/error.h"
 #include "mofe/core/fault.h"
@@ -27,13 +28,6 @@ namespace {
 std::string step_name(int64_t step) {
   char b[32];
   std::snprintf(b, sizeof b, "step_%08lld", static_cast<long long>(step));
-  return b;
-}
-
-std::string expert_file(int64_t layer, int64_t expert) {
-  char b[64];
-  std::snprintf(b, sizeof b, "experts/layer%02lld_expert%02lld.h5", static_cast<long long>(layer),
-                static_cast<long long>(expert));
   return b;
 }
 
@@ -87,13 +81,6 @@ void write_text_synced(const fs::path& p, const std::string& text) {
     if (!out) throw IoError("cannot write '" + p.string() + "'");
   }
   sync_path(p);
-}
-
-// The checkpoint name in <dir>/latest, or "" when there is none.
-std::string latest_name(const std::string& dir) {
-  std::string name;
-  std::ifstream(fs::path(dir) / "latest") >> name;
-  return name;
 }
 
 int64_t dir_bytes(const std::string& dir) {
@@ -291,6 +278,12 @@ void clean_unpublished(const std::string& dir) {
                "stopped and was never published");
     fs::remove_all(p);
   }
+}
+
+std::string latest_name(const std::string& dir) {
+  std::string name;
+  std::ifstream(fs::path(dir) / "latest") >> name;
+  return name;
 }
 
 }  // namespace mofe::ckpt

@@ -14,14 +14,17 @@ namespace mofe::ckpt {
 
 namespace fs = std::filesystem;
 
+std::string expert_file(int64_t layer, int64_t expert) {
+  char b[64];
+  std::snprintf(b, sizeof b, "experts/layer%02lld_expert%02lld.h5", static_cast<long long>(layer),
+                static_cast<long long>(expert));
+  return b;
+}
+
 namespace {
 
 std::string file_for(const model::ParamSpec& s) {
-  if (s.expert < 0) return "dense.h5";
-  char b[64];
-  std::snprintf(b, sizeof b, "experts/layer%02lld_expert%02lld.h5", static_cast<long long>(s.layer),
-                static_cast<long long>(s.expert));
-  return b;
+  return s.expert < 0 ? "dense.h5" : expert_file(s.layer, s.expert);
 }
 
 // The model's identity: CRC-32 over every tensor file's index (which holds each tensor's CRC).

@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "mofe/ckpt/checkpoint.h"
 #include "mofe/ckpt/model_dir.h"
 #include "mofe/ckpt/tensor_file.h"
 #include "mofe/core/error.h"
@@ -83,8 +84,7 @@ class CheckpointModel : public io::ModelSource {
 };
 
 std::string read_latest(const fs::path& checkpoints) {
-  std::string name;
-  std::ifstream(checkpoints / "latest") >> name;
+  const std::string name = latest_name(checkpoints.string());
   if (name.empty()) throw IoError("'" + checkpoints.string() + "/latest' is empty");
   return (checkpoints / name).string();
 }

@@ -7,7 +7,6 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 
 #include "mofe/ckpt/model_dir.h"
 #include "mofe/ckpt/open_model.h"
@@ -39,12 +38,6 @@ bool parse_two(
         check();
       },
       env);
-}
-
-void print_help(const po::options_description& desc) {
-  std::ostringstream os;
-  os << desc;
-  log::info0(os.str());
 }
 
 }  // namespace

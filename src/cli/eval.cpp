@@ -7,7 +7,6 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 
 #include "mofe/ckpt/open_model.h"
 #include "mofe/cli/commands.h"
@@ -93,9 +92,7 @@ int run_eval(const Args& args, dist::MpiEnv& env) {
       env);
   if (!ok) return kExitUsage;
   if (help) {
-    std::ostringstream os;
-    os << desc;
-    log::info0(os.str());
+    print_help(desc);
     return 0;
   }
   const auto t0 = Clock::now();
@@ -135,6 +132,14 @@ int run_eval(const Args& args, dist::MpiEnv& env) {
       group_names.push_back(task.docs[size_t(d)].group);
   const int64_t L = cfg.num_hidden_layers, E = cfg.num_local_experts;
   std::vector<int64_t> routing(group_names.size() * size_t(L * E), 0);
+  auto tokens_at = [&](size_t g, int64_t l, int64_t e) -> int64_t& {
+    return routing[(g * size_t(L) + size_t(l)) * size_t(E) + size_t(e)];
+  };
+  auto share_at = [&](size_t g, int64_t l, int64_t e) {  // of layer l's token slots in group g
+    int64_t sum = 0;
+    for (int64_t x = 0; x < E; ++x) sum += tokens_at(g, l, x);
+    return sum ? double(tokens_at(g, l, e)) / double(sum) : 0.0;
+  };
 
   eval::ScoreOptions so;
   so.batch_tokens = a.batch_tokens;
@@ -159,8 +164,7 @@ int run_eval(const Args& args, dist::MpiEnv& env) {
         for (int64_t l = 0; l < L; ++l) {
           auto e = ids[size_t(l)][int64_t(r)].slice(0, 0, lens[r]).flatten().cpu();
           auto acc = e.accessor<int64_t, 1>();
-          for (int64_t i = 0; i < e.size(0); ++i)
-            routing[(g * size_t(L) + size_t(l)) * size_t(E) + size_t(acc[i])]++;
+          for (int64_t i = 0; i < e.size(0); ++i) tokens_at(g, l, acc[i])++;
         }
       }
     };
@@ -236,16 +240,10 @@ int run_eval(const Args& args, dist::MpiEnv& env) {
     std::ofstream csv(a.routing_report);
     csv << "group,layer,expert,tokens,share\n";
     for (size_t g = 0; g < group_names.size(); ++g)
-      for (int64_t l = 0; l < L; ++l) {
-        int64_t sum = 0;
+      for (int64_t l = 0; l < L; ++l)
         for (int64_t e = 0; e < E; ++e)
-          sum += routing[(g * size_t(L) + size_t(l)) * size_t(E) + size_t(e)];
-        for (int64_t e = 0; e < E; ++e) {
-          const int64_t n = routing[(g * size_t(L) + size_t(l)) * size_t(E) + size_t(e)];
-          csv << group_names[g] << "," << l << "," << e << "," << n << ","
-              << (sum ? double(n) / double(sum) : 0.0) << "\n";
-        }
-      }
+          csv << group_names[g] << "," << l << "," << e << "," << tokens_at(g, l, e) << ","
+              << share_at(g, l, e) << "\n";
     if (!csv) throw IoError("cannot write '" + a.routing_report + "'");
     // Summary: per group, the share of each expert averaged over layers.
     std::printf("routing (share of token slots per expert, mean over layers):\n");
@@ -253,14 +251,7 @@ int run_eval(const Args& args, dist::MpiEnv& env) {
       std::printf("  %-24s", group_names[g].c_str());
       for (int64_t e = 0; e < E; ++e) {
         double share = 0;
-        for (int64_t l = 0; l < L; ++l) {
-          int64_t sum = 0;
-          for (int64_t x = 0; x < E; ++x)
-            sum += routing[(g * size_t(L) + size_t(l)) * size_t(E) + size_t(x)];
-          share += sum ? double(routing[(g * size_t(L) + size_t(l)) * size_t(E) + size_t(e)]) /
-                             double(sum)
-                       : 0;
-        }
+        for (int64_t l = 0; l < L; ++l) share += share_at(g, l, e);
         std::printf(" e%lld %.2f", (long long)e, share / double(L));
       }
       std::printf("\n");

@@ -1,7 +1,6 @@
 // mofe inspect DATASET_DIR: counts, attributes and a decoded sample of a preprocessed dataset.
 #include <boost/program_options.hpp>
 #include <cstdio>
-#include <sstream>
 
 #include "mofe/cli/commands.h"
 #include "mofe/core/error.h"
@@ -39,9 +38,7 @@ int run_inspect(const Args& args, dist::MpiEnv& env) {
   if (!ok) return kExitUsage;
   if (env.world_rank() != 0) return 0;
   if (help) {
-    std::ostringstream os;
-    os << desc;
-    log::info0(os.str());
+    print_help(desc);
     return 0;
   }
   data::TokenDataset ds(dir, split, "");  // opens and validates every shard of the split

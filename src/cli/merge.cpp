@@ -3,7 +3,6 @@
 #include <boost/program_options.hpp>
 #include <cstdio>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "mofe/cli/commands.h"
 #include "mofe/core/error.h"
@@ -44,9 +43,7 @@ int run_merge(const Args& args, dist::MpiEnv& env) {
       env);
   if (!ok) return kExitUsage;
   if (help) {
-    std::ostringstream os;
-    os << desc;
-    log::info0(os.str());
+    print_help(desc);
     return 0;
   }
   auto world = dist::Communicator::world();

@@ -2,9 +2,11 @@
 #pragma once
 
 #include <boost/program_options.hpp>
+#include <sstream>
 
 #include "mofe/cli/commands.h"
 #include "mofe/core/error.h"
+#include "mofe/core/log.h"
 
 namespace mofe::cli {
 
@@ -23,6 +25,13 @@ inline boost::program_options::variables_map parse_args(
     throw UsageError(e.what());
   }
   return vm;
+}
+
+// Prints a subcommand's options on rank 0 (for --help).
+inline void print_help(const boost::program_options::options_description& desc) {
+  std::ostringstream os;
+  os << desc;
+  log::info0(os.str());
 }
 
 }  // namespace mofe::cli

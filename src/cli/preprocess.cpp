@@ -2,7 +2,6 @@
 #include <boost/program_options.hpp>
 #include <chrono>
 #include <cstdio>
-#include <sstream>
 
 #include "mofe/cli/commands.h"
 #include "mofe/core/error.h"
@@ -48,9 +47,7 @@ int run_preprocess(const Args& args, dist::MpiEnv& env) {
       env);
   if (!ok) return kExitUsage;
   if (help) {
-    std::ostringstream os;
-    os << desc;
-    log::info0(os.str());
+    print_help(desc);
     return 0;
   }
   auto world = dist::Communicator::world();

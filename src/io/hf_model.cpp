@@ -84,9 +84,9 @@ torch::Tensor to_torch(const StTensor& t, const std::string& file) {
 
 HfModel::HfModel(const std::string& dir) : dir_(dir) {
   const fs::path root(dir);
-  raw_config_ = read_json(root / "config.json");
-  check_supported(raw_config_, (root / "config.json").string());
-  config_ = config::ModelConfig::from_json(raw_config_);
+  const nlohmann::json raw_config = read_json(root / "config.json");
+  check_supported(raw_config, (root / "config.json").string());
+  config_ = config::ModelConfig::from_json(raw_config);
 
   std::vector<std::string> files;
   if (fs::exists(root / "model.safetensors.index.json")) {

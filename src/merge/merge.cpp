@@ -39,12 +39,6 @@ void check_compatible(const io::ModelSource& base, const io::ModelSource& expert
     fail("intermediate_size", b.intermediate_size, e.intermediate_size);
 }
 
-std::string default_tokenizer(const io::ModelSource& base) {
-  for (fs::path p = base.path(); !p.empty() && p != p.root_path(); p = p.parent_path())
-    if (fs::exists(p / "tokenizer.model")) return (p / "tokenizer.model").string();
-  return "";
-}
-
 // "layers.3.block_sparse_moe.experts.5.up_proj.weight" -> "layers.3.mlp.up_proj.weight"
 std::string dense_name(const model::ParamSpec& s) {
   const std::string leaf = s.name.substr(s.name.rfind('.', s.name.size() - 8) + 1);
@@ -71,7 +65,8 @@ MergeReport merge_models(const MergeConfig& cfg, const MergeOptions& opt,
   const auto t0 = Clock::now();
   std::vector<ExpertPrompts> prompts(cfg.experts.size());
   int32_t bos = int32_t(base->config().bos_token_id);
-  std::string tokenizer_path = opt.tokenizer.empty() ? default_tokenizer(*base) : opt.tokenizer;
+  std::string tokenizer_path =
+      opt.tokenizer.empty() ? ckpt::find_tokenizer(base->path()) : opt.tokenizer;
   if (cfg.prompt_based()) {
     if (tokenizer_path.empty())
       throw UsageError("gate_mode " + cfg.gate_mode + " needs the base model's tokenizer: none " +

@@ -47,11 +47,13 @@ Trainer::Trainer(const config::RunConfig& cfg, const dist::ProcessGroups& groups
       grad_sync_(groups, backend) {
   model_ = model::Transformer(cfg.model, groups, backend);
   model_->to(dtype_);
-  model::init_weights(*model_, cfg.train.seed);
   // Where the weights (and so the frozen experts) come from: checkpoints record it instead of
-  // rewriting frozen experts, and verify it when read back.
-  init_source_ = {{"source", "init"}, {"seed", cfg.train.seed}};
-  if (!cfg.train.init_model.empty() && cfg.train.init_model != "dense") {
+  // rewriting frozen experts, and verify it when read back. A model source sets every
+  // parameter (load_into refuses a missing one), so the seeded initialisation is skipped then.
+  if (cfg.train.init_model.empty() || cfg.train.init_model == "dense") {
+    model::init_weights(*model_, cfg.train.seed);
+    init_source_ = {{"source", "init"}, {"seed", cfg.train.seed}};
+  } else {
     auto src = ckpt::open_model(cfg.train.init_model);
     io::load_into(*src, *model_);
     init_source_ = {{"source", "model"},

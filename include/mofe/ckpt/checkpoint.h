@@ -45,6 +45,9 @@ int64_t restore(const config::CheckpointConfig& cc, train::Trainer& trainer,
 // rank only, while holding the run lock (no live writer can own them).
 void clean_unpublished(const std::string& dir);
 
+// The checkpoint name that <dir>/latest publishes ("step_00000120"), or "" when there is none.
+std::string latest_name(const std::string& dir);
+
 // Complete checkpoint directories in `dir`, oldest first.
 std::vector<std::string> published(const std::string& dir);
 

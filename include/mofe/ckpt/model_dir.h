@@ -19,6 +19,10 @@
 
 namespace mofe::ckpt {
 
+// "experts/layerLL_expertEE.h5": where one expert of one layer lives, in model directories and
+// checkpoints alike (named by layer and expert, never by rank).
+std::string expert_file(int64_t layer, int64_t expert);
+
 struct ModelDirInfo {
   config::ModelConfig config;
   std::string source_dtype = "F32";

@@ -30,11 +30,9 @@ class HfModel : public ModelSource {
   const std::string& path() const override { return dir_; }
   std::string checksum() const override { return checksum_; }
   std::string source_dtype() const override { return dtype_; }
-  const nlohmann::json& raw_config() const { return raw_config_; }
 
  private:
   std::string dir_, checksum_, dtype_;
-  nlohmann::json raw_config_;
   config::ModelConfig config_;
   std::vector<SafetensorsFile> files_;
   std::map<std::string, std::pair<size_t, const StTensor*>> where_;  // mofe name -> file, tensor
