@@ -17,7 +17,6 @@
 #include "mofe/core/fault.h"
 #include "mofe/core/log.h"
 #include "mofe/dist/collective_trace.h"
-#include "mofe/train/param_groups.h"
 
 namespace mofe::ckpt {
 
@@ -31,30 +30,26 @@ std::string step_name(int64_t step) {
   return b;
 }
 
-// "layers.3.block_sparse_moe.experts.5.gate_proj.weight" -> layer 3
-int64_t layer_of(const std::string& name) { return std::stoll(name.substr(name.find('.') + 1)); }
-
-// Parameter tensors plus their AdamW moments ("m:" and "v:" prefixes).
-void add_with_state(NamedTensors& out, train::AdamW& opt, const std::string& name,
-                    const torch::Tensor& p) {
-  out.emplace_back(name, p);
-  if (auto* s = opt.state_of(p); s && s->exp_avg.defined()) {
-    out.emplace_back("m:" + name, s->exp_avg);
-    out.emplace_back("v:" + name, s->exp_avg_sq);
+// A tensor plus its AdamW moments ("m:" and "v:" prefixes).
+void add_with_state(NamedTensors& out, const StateTensor& t) {
+  out.emplace_back(t.name, t.value);
+  if (t.exp_avg && t.exp_avg->defined()) {
+    out.emplace_back("m:" + t.name, *t.exp_avg);
+    out.emplace_back("v:" + t.name, *t.exp_avg_sq);
   }
 }
 
-void load_with_state(const std::map<std::string, torch::Tensor>& in, train::AdamW& opt,
-                     const std::string& name, torch::Tensor& p, const std::string& file) {
-  auto it = in.find(name);
-  if (it == in.end()) throw IoError("checkpoint '" + file + "' lacks tensor '" + name + "'");
-  if (it->second.sizes() != p.sizes())
-    throw IoError("checkpoint '" + file + "': tensor '" + name + "' has another shape");
+void load_with_state(const std::map<std::string, torch::Tensor>& in, const StateTensor& t,
+                     const std::string& file) {
+  auto it = in.find(t.name);
+  if (it == in.end()) throw IoError("checkpoint '" + file + "' lacks tensor '" + t.name + "'");
+  if (it->second.sizes() != t.value.sizes())
+    throw IoError("checkpoint '" + file + "': tensor '" + t.name + "' has another shape");
   torch::NoGradGuard no_grad;
-  p.copy_(it->second);
-  if (auto* s = opt.state_of(p); s && in.count("m:" + name)) {
-    s->exp_avg = in.at("m:" + name).to(p.options()).contiguous();
-    s->exp_avg_sq = in.at("v:" + name).to(p.options()).contiguous();
+  t.value.copy_(it->second);
+  if (t.exp_avg && in.count("m:" + t.name)) {
+    *t.exp_avg = in.at("m:" + t.name).to(t.value.options()).contiguous();
+    *t.exp_avg_sq = in.at("v:" + t.name).to(t.value.options()).contiguous();
   }
 }
 
@@ -106,7 +101,7 @@ std::vector<std::string> published(const std::string& dir) {
 }
 
 SaveReport save(const config::CheckpointConfig& cc, const config::RunConfig& run, int64_t step,
-                train::Trainer& trainer, const dist::ProcessGroups& groups) {
+                const TrainState& state, const dist::ProcessGroups& groups) {
   const auto t0 = std::chrono::steady_clock::now();
   const fs::path final_dir = fs::path(cc.dir) / step_name(step);
   const fs::path tmp = fs::path(cc.dir) / (step_name(step) + ".tmp");
@@ -123,30 +118,23 @@ SaveReport save(const config::CheckpointConfig& cc, const config::RunConfig& run
     if (first_file) fault::at("checkpoint-write", fault_step);
     first_file = false;
   };
-  auto& opt = trainer.optimizer();
-  auto& params = trainer.params();
+  // World-replicated tensors go to dense.h5 (world rank 0); an expert's tensors (its weights,
+  // the adapters on them) to that expert's file, written by the replica at dp rank 0.
+  NamedTensors dense;
+  std::map<std::pair<int64_t, int64_t>, NamedTensors> files;
+  for (const auto& t : state.tensors) {
+    if (!t.trained && !cc.full) continue;
+    if (t.role.expert < 0) {
+      if (groups.world.rank() == 0) add_with_state(dense, t);
+    } else if (groups.dp.rank() == 0) {
+      add_with_state(files[{t.role.layer, t.role.expert}], t);
+    }
+  }
   if (groups.world.rank() == 0) {
-    NamedTensors dense;
-    for (size_t i = 0; i < params.dense.params.size(); ++i)
-      add_with_state(dense, opt, params.dense.names[i], params.dense.params[i]);
     write_tensors((tmp / "dense.h5").string(), dense);
     wrote_file();
   }
-  // Experts: the replica in data-parallel group position 0 writes each of its experts.
   if (groups.dp.rank() == 0) {
-    std::map<std::pair<int64_t, int64_t>, NamedTensors> files;
-    auto collect = [&](const train::NamedParams& np, bool trained) {
-      for (size_t i = 0; i < np.params.size(); ++i) {
-        const auto& name = np.names[i];
-        auto& f = files[{layer_of(name), train::expert_id_of(name)}];
-        if (trained)
-          add_with_state(f, opt, name, np.params[i]);
-        else
-          f.emplace_back(name, np.params[i]);
-      }
-    };
-    collect(params.experts, true);
-    if (cc.full) collect(params.frozen, false);
     for (const auto& [key, tensors] : files) {
       write_tensors((tmp / expert_file(key.first, key.second)).string(), tensors);
       wrote_file();
@@ -160,8 +148,9 @@ SaveReport save(const config::CheckpointConfig& cc, const config::RunConfig& run
     st["format"] = "mofe-checkpoint";
     st["version"] = 1;
     st["step"] = step;
-    st["optimizer_steps"] = opt.steps_taken();
-    st["frozen_experts"] = cc.full ? nlohmann::json("in this checkpoint") : trainer.init_source();
+    st["optimizer_steps"] = *state.optimizer_steps;
+    st["frozen_experts"] = cc.full ? nlohmann::json("in this checkpoint") : state.provenance;
+    st["frozen_source"] = state.provenance;
     st["layout"] = {
         {"world", groups.world.size()}, {"ep", groups.ep.size()}, {"dp", groups.dp.size()}};
     st["config"] = run.to_json();
@@ -193,40 +182,56 @@ SaveReport save(const config::CheckpointConfig& cc, const config::RunConfig& run
 
 namespace {
 
-// Loads one checkpoint into this rank's model and optimizer; throws IoError on any damage.
-int64_t load_one(const std::string& path, train::Trainer& trainer) {
+nlohmann::json read_state_json(const std::string& path) {
   std::ifstream in(path + "/state.json");
   if (!in) throw IoError("checkpoint '" + path + "' has no state.json");
   nlohmann::json st = nlohmann::json::parse(in, nullptr, false);
   if (st.is_discarded() || st.value("format", "") != "mofe-checkpoint")
     throw IoError("checkpoint '" + path + "': damaged state.json");
-  auto& opt = trainer.optimizer();
-  auto& params = trainer.params();
-  const auto dense = read_tensors(path + "/dense.h5");
-  for (size_t i = 0; i < params.dense.params.size(); ++i)
-    load_with_state(dense, opt, params.dense.names[i], params.dense.params[i], path + "/dense.h5");
+  return st;
+}
+
+// Loads one checkpoint into this rank's tensors; throws IoError on any damage.
+int64_t load_one(const std::string& path, TrainState& state) {
+  const nlohmann::json st = read_state_json(path);
   std::map<std::string, std::map<std::string, torch::Tensor>> cache;
-  auto load_group = [&](train::NamedParams& np, bool required) {
-    for (size_t i = 0; i < np.params.size(); ++i) {
-      const auto& name = np.names[i];
-      const std::string file = path + "/" + expert_file(layer_of(name), train::expert_id_of(name));
-      if (!fs::exists(file)) {
-        if (required) throw IoError("checkpoint '" + path + "' lacks '" + file + "'");
-        continue;  // a frozen expert: it comes from its source, already in the model
-      }
-      if (!cache.count(file)) cache[file] = read_tensors(file);
-      load_with_state(cache[file], opt, name, np.params[i], file);
-    }
+  auto file_of = [&](const StateTensor& t) {
+    return path + "/" + (t.role.expert < 0 ? "dense.h5" : expert_file(t.role.layer, t.role.expert));
   };
-  load_group(params.experts, true);
-  load_group(params.frozen, false);
-  opt.set_steps_taken(st.at("optimizer_steps").get<int64_t>());
+  for (const auto& t : state.tensors) {
+    const std::string file = file_of(t);
+    if (!cache.count(file)) {
+      if (!fs::exists(file)) {
+        if (t.trained) throw IoError("checkpoint '" + path + "' lacks '" + file + "'");
+        continue;  // a frozen tensor: it comes from its source, already in the model
+      }
+      cache[file] = read_tensors(file);
+    }
+    if (!t.trained && !cache[file].count(t.name)) continue;
+    load_with_state(cache[file], t, file);
+  }
+  *state.optimizer_steps = st.at("optimizer_steps").get<int64_t>();
   return st.at("step").get<int64_t>();
+}
+
+// "model at PATH (crc32:...)" / "the seeded initialisation (seed 7)": for messages.
+std::string describe_source(const nlohmann::json& p) {
+  if (p.value("source", "") == "model")
+    return "model '" + p.value("path", "?") + "' (" + p.value("checksum", "?") + ")";
+  if (p.value("source", "") == "init")
+    return "the seeded initialisation (seed " + std::to_string(p.value("seed", uint64_t(0))) + ")";
+  return p.dump();
+}
+
+bool same_source(const nlohmann::json& a, const nlohmann::json& b) {
+  if (a.value("source", "") != b.value("source", "")) return false;
+  if (a.value("source", "") == "model") return a.value("checksum", "") == b.value("checksum", "");
+  return a.value("seed", uint64_t(0)) == b.value("seed", uint64_t(0));
 }
 
 }  // namespace
 
-int64_t restore(const config::CheckpointConfig& cc, train::Trainer& trainer,
+int64_t restore(const config::CheckpointConfig& cc, TrainState& state,
                 const dist::ProcessGroups& groups) {
   if (cc.resume.empty()) return 0;
   std::vector<std::string> candidates;
@@ -248,7 +253,7 @@ int64_t restore(const config::CheckpointConfig& cc, train::Trainer& trainer,
     std::string error;
     int64_t step = 0;
     try {
-      step = load_one(path, trainer);
+      step = load_one(path, state);
     } catch (const std::exception& e) {
       error = e.what();
     }
@@ -261,6 +266,29 @@ int64_t restore(const config::CheckpointConfig& cc, train::Trainer& trainer,
     log::warn0("checkpoint " + path + " is damaged; falling back to the previous one");
   }
   throw IoError("no intact checkpoint in " + cc.dir);
+}
+
+void check_resume_source(const config::CheckpointConfig& cc, const nlohmann::json& provenance) {
+  if (cc.resume.empty()) return;
+  std::string path = cc.resume;
+  if (cc.resume == "auto") {
+    const std::string latest = latest_name(cc.dir);
+    if (latest.empty()) return;
+    path = (fs::path(cc.dir) / latest).string();
+  }
+  nlohmann::json st;
+  try {
+    st = read_state_json(path);
+  } catch (const IoError&) {
+    return;  // damage is restore()'s to report (and, under auto, to fall back from)
+  }
+  if (!st["frozen_experts"].is_object()) return;  // --full-checkpoint: frozen weights inside
+  const auto& recorded = st.contains("frozen_source") ? st["frozen_source"] : st["frozen_experts"];
+  if (!same_source(recorded, provenance))
+    throw UsageError("checkpoint '" + path + "' was trained on " + describe_source(recorded) +
+                     ", this run starts from " + describe_source(provenance) +
+                     ": its frozen weights would not match (give the same --model and --seed, or "
+                     "a new --out-dir)");
 }
 
 void clean_unpublished(const std::string& dir) {

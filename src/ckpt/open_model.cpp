@@ -10,6 +10,9 @@
 #include "mofe/io/hf_model.h"
 #include "mofe/io/seeded_model.h"
 #include "mofe/model/param_layout.h"
+#include "mofe/peft/layout.h"
+#include "mofe/peft/policy.h"
+#include "mofe/quant/nf4.h"
 
 namespace mofe::ckpt {
 
@@ -26,9 +29,27 @@ class CheckpointModel : public io::ModelSource {
     state_ = nlohmann::json::parse(in, nullptr, false);
     if (state_.is_discarded() || state_.value("format", "") != "mofe-checkpoint")
       throw IoError("'" + dir + "/state.json' is not a mofe checkpoint description");
-    config_ = config::ModelConfig::from_json(state_.at("config").at("model"));
-    dtype_ = state_.at("config").at("runtime").value("dtype", "float32");
-    for (const auto& s : model::param_layout(config_)) shapes_[s.name] = s.shape;
+    const auto& run = state_.at("config");
+    config_ = config::ModelConfig::from_json(run.at("model"));
+    dtype_ = run.at("runtime").value("dtype", "float32");
+    // The run's policy says which frozen weights it computed with compressed (a QLoRA base):
+    // reading them back gives those values, not the source's, so an export or evaluation sees
+    // the function that was trained.
+    config::TrainConfig train;
+    train.mode = config::parse_train_mode(run.at("train").value("mode", "mofe"));
+    train.freeze_experts = run.at("train").value("freeze_experts", std::vector<int64_t>{});
+    const auto peft = config::PeftConfig::from_json(run.value("peft", nlohmann::json::object()));
+    const auto build = peft::build_options(train, peft, torch::kFloat);
+    for (const auto& s : model::param_layout(config_)) {
+      shapes_[s.name] = s.shape;
+      if (!s.leaf.empty()) {
+        const auto plan = build.plan_for(s.role, s.leaf);
+        if (plan.storage != quant::WeightStorage::kParam) compressed_[s.name] = plan;
+      }
+    }
+    for (const auto& s : peft::adapter_layout(config_, build)) shapes_[s.name] = s.shape;
+    if (config::is_peft(train.mode))
+      adapters_ = {{"mode", config::to_string(train.mode)}, {"peft", peft.to_json()}};
     for (const auto& e : fs::recursive_directory_iterator(dir))
       if (e.path().extension() == ".h5") {
         const nlohmann::json index = read_index(e.path().string());
@@ -61,6 +82,17 @@ class CheckpointModel : public io::ModelSource {
       return read_tensor(it->second.string(), name);
     auto s = shapes_.find(name);
     if (s == shapes_.end()) throw IoError("checkpoint '" + dir_ + "' has no tensor '" + name + "'");
+    return as_computed(name, frozen_weight(name));
+  }
+  std::string kind() const override { return "mofe-checkpoint"; }
+  const std::string& path() const override { return dir_; }
+  std::string checksum() const override { return checksum_; }
+  std::string source_dtype() const override { return frozen_ ? frozen_->source_dtype() : "F32"; }
+  nlohmann::json adapters() const override { return adapters_; }
+
+ private:
+  // A frozen weight from where the run took it: its model, or the seeded initialisation.
+  torch::Tensor frozen_weight(const std::string& name) const {
     if (frozen_) return frozen_->load(name);
     const auto& fe = state_.at("frozen_experts");
     if (fe.is_object() && fe.value("source", "") == "init")
@@ -69,17 +101,22 @@ class CheckpointModel : public io::ModelSource {
           .load(name);
     throw IoError("checkpoint '" + dir_ + "' lacks tensor '" + name + "'");
   }
-  std::string kind() const override { return "mofe-checkpoint"; }
-  const std::string& path() const override { return dir_; }
-  std::string checksum() const override { return checksum_; }
-  std::string source_dtype() const override { return frozen_ ? frozen_->source_dtype() : "F32"; }
+  // The value the run computed with: a weight it stored compressed goes through that storage.
+  torch::Tensor as_computed(const std::string& name, const torch::Tensor& w) const {
+    auto it = compressed_.find(name);
+    if (it == compressed_.end()) return w;
+    if (it->second.storage == quant::WeightStorage::kBf16)
+      return w.to(torch::kBFloat16).to(w.scalar_type());
+    return quant::nf4_dequantize(quant::nf4_quantize(w, it->second.double_quant), w.scalar_type());
+  }
 
- private:
   std::string dir_, dtype_, checksum_;
   nlohmann::json state_;
   config::ModelConfig config_;
   std::map<std::string, std::vector<int64_t>> shapes_;
   std::map<std::string, fs::path> file_of_;
+  std::map<std::string, model::ProjectionPlan> compressed_;
+  nlohmann::json adapters_;
   std::unique_ptr<io::ModelSource> frozen_;
 };
 

@@ -182,11 +182,12 @@ int run_bench(const Args& args, dist::MpiEnv& env) {
                  config::to_string(cfg.train.mode) + (full ? "-full" : "");
         cc.full = full;
         cc.keep = 1;
-        const auto saved = ckpt::save(cc, cfg, cfg.train.steps, trainer, groups);
+        const auto saved = ckpt::save(cc, cfg, cfg.train.steps, trainer.train_state(full), groups);
         train::Trainer fresh(cfg, groups, *backend, device);
         cc.resume = saved.path;
         const auto t1 = std::chrono::steady_clock::now();
-        ckpt::restore(cc, fresh, groups);
+        auto state = fresh.train_state();
+        ckpt::restore(cc, state, groups);
         std::vector<double> t{
             saved.seconds,
             std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count()};

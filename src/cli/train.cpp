@@ -65,7 +65,7 @@ int run_train(const Args& args, dist::MpiEnv& env) {
   auto backend = dist::make_backend(cfg.runtime.comm, device);
 
   train::Trainer trainer(cfg, groups, *backend, device);
-  train::report_parameters(cfg, trainer.params(), groups);
+  train::report_parameters(cfg, trainer.model()->params(), groups);
   const auto result = trainer.run();
   const auto& last = result.last;
   char done[200];

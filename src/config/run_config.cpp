@@ -10,6 +10,7 @@ void RunConfig::validate(int world_size) {
   model.validate();
   parallel.resolve(world_size, model.num_local_experts);
   train.validate(model.num_local_experts);
+  peft.validate(model, train.mode);
   data.validate();
   runtime.validate();
   checkpoint.validate();
@@ -42,6 +43,7 @@ nlohmann::json RunConfig::to_json() const {
                 {"seed", train.seed},
                 {"log_every", train.log_every},
                 {"out_dir", train.out_dir}};
+  j["peft"] = peft.to_json();
   j["data"] = {{"source", data.source},
                {"tokenizer", data.tokenizer},
                {"pack", data.pack},

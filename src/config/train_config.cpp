@@ -7,7 +7,7 @@
 namespace mofe::config {
 
 bool TrainConfig::expert_frozen(int64_t e) const {
-  if (mode == TrainMode::kMofe) return true;
+  if (mode != TrainMode::kFull) return true;
   return std::find(freeze_experts.begin(), freeze_experts.end(), e) != freeze_experts.end();
 }
 
@@ -30,14 +30,35 @@ void TrainConfig::validate(int64_t num_experts) const {
     if (e < 0 || e >= num_experts)
       throw UsageError("--freeze-experts: expert " + std::to_string(e) + " out of range [0, " +
                        std::to_string(num_experts) + ")");
+  if (!freeze_experts.empty() && mode != TrainMode::kFull)
+    throw UsageError(
+        "--freeze-experts chooses which experts stay frozen in --mode full; in --mode " +
+        to_string(mode) + " every expert is frozen already");
 }
 
 TrainMode parse_train_mode(const std::string& s) {
   if (s == "mofe") return TrainMode::kMofe;
   if (s == "full") return TrainMode::kFull;
-  throw UsageError("--mode: unknown mode '" + s + "' (expected mofe or full)");
+  if (s == "lora") return TrainMode::kLora;
+  if (s == "dora") return TrainMode::kDora;
+  if (s == "qlora") return TrainMode::kQlora;
+  throw UsageError("--mode: unknown mode '" + s + "' (expected mofe, full, lora, dora or qlora)");
 }
 
-std::string to_string(TrainMode m) { return m == TrainMode::kMofe ? "mofe" : "full"; }
+std::string to_string(TrainMode m) {
+  switch (m) {
+    case TrainMode::kMofe:
+      return "mofe";
+    case TrainMode::kFull:
+      return "full";
+    case TrainMode::kLora:
+      return "lora";
+    case TrainMode::kDora:
+      return "dora";
+    case TrainMode::kQlora:
+      return "qlora";
+  }
+  return "?";
+}
 
 }  // namespace mofe::config

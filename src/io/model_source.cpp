@@ -4,17 +4,29 @@
 
 namespace mofe::io {
 
-void load_into(const ModelSource& src, torch::nn::Module& model) {
+int64_t load_into(const ModelSource& src, model::TransformerImpl& model) {
   torch::NoGradGuard no_grad;
-  for (auto& p : model.named_parameters()) {
-    if (!src.has(p.key()))
-      throw IoError("model '" + src.path() + "' has no tensor '" + p.key() + "'");
-    torch::Tensor v = src.load(p.key());
-    if (v.sizes() != p.value().sizes())
-      throw IoError("model '" + src.path() + "': tensor '" + p.key() + "' has shape " +
-                    c10::str(v.sizes()) + ", the model needs " + c10::str(p.value().sizes()));
-    p.value().copy_(v);
+  int64_t adapters = 0, adapters_missing = 0;
+  std::string missing_adapter;
+  for (const auto& e : model.params().entries()) {
+    if (!src.has(e.name)) {
+      if (!e.role.is_adapter())
+        throw IoError("model '" + src.path() + "' has no tensor '" + e.name + "'");
+      ++adapters_missing;
+      missing_adapter = e.name;
+      continue;
+    }
+    torch::Tensor v = src.load(e.name);
+    if (v.sizes().vec() != e.shape())
+      throw IoError("model '" + src.path() + "': tensor '" + e.name + "' has shape " +
+                    c10::str(v.sizes()) + ", the model needs " +
+                    c10::str(c10::IntArrayRef(e.shape())));
+    e.assign(v);
+    adapters += e.role.is_adapter() ? 1 : 0;
   }
+  if (adapters > 0 && adapters_missing > 0)
+    throw IoError("model '" + src.path() + "' holds adapters but not '" + missing_adapter + "'");
+  return adapters;
 }
 
 }  // namespace mofe::io

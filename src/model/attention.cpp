@@ -4,21 +4,20 @@
 
 namespace mofe::model {
 
-namespace {
-torch::nn::Linear linear(int64_t in, int64_t out) {
-  return torch::nn::Linear(torch::nn::LinearOptions(in, out).bias(false));
-}
-}  // namespace
-
-AttentionImpl::AttentionImpl(const config::ModelConfig& cfg)
+AttentionImpl::AttentionImpl(const config::ModelConfig& cfg, int64_t layer,
+                             const BuildOptions& build)
     : heads_(cfg.num_attention_heads),
       kv_heads_(cfg.num_key_value_heads),
       head_dim_(cfg.head_dim()) {
   const int64_t D = cfg.hidden_size;
-  q_proj = register_module("q_proj", linear(D, heads_ * head_dim_));
-  k_proj = register_module("k_proj", linear(D, kv_heads_ * head_dim_));
-  v_proj = register_module("v_proj", linear(D, kv_heads_ * head_dim_));
-  o_proj = register_module("o_proj", linear(heads_ * head_dim_, D));
+  const ParamRole role{ParamKind::kAttention, layer};
+  auto make = [&](const char* name, int64_t in, int64_t out) {
+    return register_module(name, Projection(in, out, role, build.plan_for(role, name), build));
+  };
+  q_proj = make("q_proj", D, heads_ * head_dim_);
+  k_proj = make("k_proj", D, kv_heads_ * head_dim_);
+  v_proj = make("v_proj", D, kv_heads_ * head_dim_);
+  o_proj = make("o_proj", heads_ * head_dim_, D);
   rope_ = register_module("rope",
                           RotaryEmbedding(head_dim_, cfg.max_position_embeddings, cfg.rope_theta));
 }

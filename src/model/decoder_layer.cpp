@@ -3,15 +3,19 @@
 namespace mofe::model {
 
 DecoderLayerImpl::DecoderLayerImpl(const config::ModelConfig& cfg,
-                                   const dist::ProcessGroups& groups, dist::CommBackend& backend) {
-  input_layernorm = register_module("input_layernorm", RMSNorm(cfg.hidden_size, cfg.rms_norm_eps));
-  self_attn = register_module("self_attn", Attention(cfg));
-  post_attention_layernorm =
-      register_module("post_attention_layernorm", RMSNorm(cfg.hidden_size, cfg.rms_norm_eps));
+                                   const dist::ProcessGroups& groups, dist::CommBackend& backend,
+                                   int64_t layer, const BuildOptions& build) {
+  input_layernorm =
+      register_module("input_layernorm", RMSNorm(cfg.hidden_size, cfg.rms_norm_eps, layer));
+  self_attn = register_module("self_attn", Attention(cfg, layer, build));
+  post_attention_layernorm = register_module("post_attention_layernorm",
+                                             RMSNorm(cfg.hidden_size, cfg.rms_norm_eps, layer));
   if (cfg.is_moe())
-    block_sparse_moe = register_module("block_sparse_moe", moe::MoeLayer(cfg, groups, backend));
+    block_sparse_moe =
+        register_module("block_sparse_moe", moe::MoeLayer(cfg, groups, backend, layer, build));
   else
-    mlp = register_module("mlp", MLP(cfg.hidden_size, cfg.intermediate_size));
+    mlp = register_module("mlp", MLP(cfg.hidden_size, cfg.intermediate_size,
+                                     ParamRole{ParamKind::kDenseMlp, layer}, build));
 }
 
 LayerOutput DecoderLayerImpl::forward(const torch::Tensor& h_BSD,

@@ -2,11 +2,14 @@
 
 namespace mofe::model {
 
-MLPImpl::MLPImpl(int64_t hidden, int64_t intermediate) {
-  auto opts = [](int64_t in, int64_t out) { return torch::nn::LinearOptions(in, out).bias(false); };
-  gate_proj = register_module("gate_proj", torch::nn::Linear(opts(hidden, intermediate)));
-  up_proj = register_module("up_proj", torch::nn::Linear(opts(hidden, intermediate)));
-  down_proj = register_module("down_proj", torch::nn::Linear(opts(intermediate, hidden)));
+MLPImpl::MLPImpl(int64_t hidden, int64_t intermediate, const ParamRole& role,
+                 const BuildOptions& build) {
+  auto make = [&](const char* name, int64_t in, int64_t out) {
+    return register_module(name, Projection(in, out, role, build.plan_for(role, name), build));
+  };
+  gate_proj = make("gate_proj", hidden, intermediate);
+  up_proj = make("up_proj", hidden, intermediate);
+  down_proj = make("down_proj", intermediate, hidden);
 }
 
 torch::Tensor MLPImpl::forward(const torch::Tensor& x) {

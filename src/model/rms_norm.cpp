@@ -2,8 +2,9 @@
 
 namespace mofe::model {
 
-RMSNormImpl::RMSNormImpl(int64_t dim, double eps) : eps_(eps) {
+RMSNormImpl::RMSNormImpl(int64_t dim, double eps, int64_t layer) : eps_(eps) {
   weight = register_parameter("weight", torch::ones({dim}));
+  declare("weight", ParamRole{ParamKind::kNorm, layer});
 }
 
 torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) {

@@ -5,20 +5,23 @@
 namespace mofe::model {
 
 TransformerImpl::TransformerImpl(const config::ModelConfig& cfg, const dist::ProcessGroups& groups,
-                                 dist::CommBackend& backend)
+                                 dist::CommBackend& backend, const BuildOptions& build)
     : cfg_(cfg) {
   embed_tokens =
       register_module("embed_tokens", torch::nn::Embedding(cfg.vocab_size, cfg.hidden_size));
+  declare("embed_tokens.weight", ParamRole{ParamKind::kEmbedding});
   layer_list_ = register_module("layers", torch::nn::ModuleList());
   for (int64_t i = 0; i < cfg.num_hidden_layers; ++i) {
-    layers_.push_back(DecoderLayer(cfg, groups, backend));
+    layers_.push_back(DecoderLayer(cfg, groups, backend, i, build));
     layer_list_->push_back(layers_.back());
   }
   norm = register_module("norm", RMSNorm(cfg.hidden_size, cfg.rms_norm_eps));
-  if (!cfg.tie_word_embeddings)
-    lm_head = register_module(
-        "lm_head",
-        torch::nn::Linear(torch::nn::LinearOptions(cfg.hidden_size, cfg.vocab_size).bias(false)));
+  if (!cfg.tie_word_embeddings) {
+    const ParamRole head{ParamKind::kHead};
+    lm_head = register_module("lm_head", Projection(cfg.hidden_size, cfg.vocab_size, head,
+                                                    build.plan_for(head, "lm_head"), build));
+  }
+  table_ = collect_param_table(*this);
 }
 
 ModelOutput TransformerImpl::forward(const torch::Tensor& input_ids_BS) {
@@ -73,11 +76,26 @@ torch::Tensor init_parameter(const std::string& name, at::IntArrayRef shape, uin
   return at::normal(0.0, 0.02, shape, gen, f64);
 }
 
-void init_weights(torch::nn::Module& model, uint64_t seed) {
+void init_weights(TransformerImpl& model, uint64_t seed) {
+  for (const auto& e : model.params().entries())
+    if (!e.role.is_adapter()) e.assign(init_parameter(e.name, e.shape(), seed));
+}
+
+void init_weights(torch::nn::Module& module, uint64_t seed) {
   torch::NoGradGuard no_grad;
-  for (auto& p : model.named_parameters()) {
+  for (auto& p : module.named_parameters()) {
     torch::Tensor t = p.value();
     t.copy_(init_parameter(p.key(), t.sizes(), seed));
+  }
+}
+
+void init_adapters(TransformerImpl& model, uint64_t seed) {
+  torch::NoGradGuard no_grad;
+  for (const auto& item : model.named_modules("", /*include_self=*/false)) {
+    auto* proj = dynamic_cast<ProjectionImpl*>(item.value().get());
+    if (!proj || !proj->adapter()) continue;
+    auto gen = at::detail::createCPUGenerator(fnv1a(item.key() + ".weight#adapter", seed));
+    proj->reset_adapter(gen);
   }
 }
 

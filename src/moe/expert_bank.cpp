@@ -2,11 +2,13 @@
 
 namespace mofe::moe {
 
-ExpertBankImpl::ExpertBankImpl(const ExpertBankOptions& opts) : options(opts) {
+ExpertBankImpl::ExpertBankImpl(const ExpertBankOptions& opts, const model::BuildOptions& build)
+    : options(opts) {
   for (int64_t j = 0; j < opts.num_local(); ++j) {
     const int64_t global = opts.first_expert() + j;
-    experts_.push_back(
-        register_module(std::to_string(global), model::MLP(opts.hidden(), opts.intermediate())));
+    const model::ParamRole role{model::ParamKind::kExpert, opts.layer(), global};
+    experts_.push_back(register_module(
+        std::to_string(global), model::MLP(opts.hidden(), opts.intermediate(), role, build)));
   }
 }
 

@@ -8,16 +8,21 @@
 namespace mofe::moe {
 
 MoeLayerImpl::MoeLayerImpl(const config::ModelConfig& cfg, const dist::ProcessGroups& groups,
-                           dist::CommBackend& backend)
+                           dist::CommBackend& backend, int64_t layer,
+                           const model::BuildOptions& build)
     : groups_(groups), backend_(backend) {
   // Registered as "gate" so the parameter is block_sparse_moe.gate.weight as in HF Mixtral.
-  router = TopKRouter(
-      TopKRouterOptions(cfg.hidden_size, cfg.num_local_experts).top_k(cfg.num_experts_per_tok));
+  router = TopKRouter(TopKRouterOptions(cfg.hidden_size, cfg.num_local_experts)
+                          .top_k(cfg.num_experts_per_tok)
+                          .layer(layer),
+                      build);
   register_module("gate", router->gate);
   experts = register_module("experts",
                             ExpertBank(ExpertBankOptions(cfg.hidden_size, cfg.intermediate_size)
                                            .first_expert(groups.placement.first_local())
-                                           .num_local(groups.placement.num_local())));
+                                           .num_local(groups.placement.num_local())
+                                           .layer(layer),
+                                       build));
 }
 
 MoeOutput MoeLayerImpl::forward(const torch::Tensor& x_TD) {

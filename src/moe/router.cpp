@@ -2,10 +2,11 @@
 
 namespace mofe::moe {
 
-TopKRouterImpl::TopKRouterImpl(const TopKRouterOptions& opts) : options(opts) {
-  gate = register_module(
-      "gate",
-      torch::nn::Linear(torch::nn::LinearOptions(opts.hidden(), opts.num_experts()).bias(false)));
+TopKRouterImpl::TopKRouterImpl(const TopKRouterOptions& opts, const model::BuildOptions& build)
+    : options(opts) {
+  const model::ParamRole role{model::ParamKind::kRouter, opts.layer()};
+  gate = register_module("gate", model::Projection(opts.hidden(), opts.num_experts(), role,
+                                                   build.plan_for(role, "gate"), build));
 }
 
 RoutingResult TopKRouterImpl::forward(const torch::Tensor& x_TD) {

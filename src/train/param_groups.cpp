@@ -1,5 +1,7 @@
 #include "mofe/train/param_groups.h"
 
+#include "mofe/peft/policy.h"
+
 namespace mofe::train {
 
 int64_t NamedParams::numel() const {
@@ -8,30 +10,26 @@ int64_t NamedParams::numel() const {
   return n;
 }
 
-void NamedParams::add(const std::string& name, const torch::Tensor& p) {
+void NamedParams::add(const std::string& name, const torch::Tensor& p,
+                      const model::ParamRole& role) {
   names.push_back(name);
   params.push_back(p);
+  roles.push_back(role);
 }
 
-int64_t expert_id_of(const std::string& name) {
-  static const std::string key = ".block_sparse_moe.experts.";
-  auto pos = name.find(key);
-  if (pos == std::string::npos) return -1;
-  return std::stoll(name.substr(pos + key.size()));
-}
-
-ParamGroups apply_freezing(model::TransformerImpl& model, const config::TrainConfig& train) {
+ParamGroups apply_freezing(model::TransformerImpl& model, const config::TrainConfig& train,
+                           const config::PeftConfig& peft) {
   ParamGroups g;
-  for (auto& p : model.named_parameters()) {
-    const int64_t e = expert_id_of(p.key());
-    torch::Tensor t = p.value();
-    if (e >= 0 && train.expert_frozen(e)) {
-      t.set_requires_grad(false);
-      g.frozen.add(p.key(), t);
-    } else {
-      t.set_requires_grad(true);
-      (e >= 0 ? g.experts : g.dense).add(p.key(), t);
-    }
+  for (const auto& e : model.params().entries()) {
+    if (!e.param.defined()) continue;  // stored compressed: frozen by construction
+    torch::Tensor t = e.param;
+    const bool train_it = peft::trainable(e.role, train, peft);
+    t.set_requires_grad(train_it);
+    if (!train_it)
+      g.frozen.add(e.name, t, e.role);
+    else
+      (e.role.grad_sum() == model::GradSum::kExpertReplicas ? g.experts : g.dense)
+          .add(e.name, t, e.role);
   }
   return g;
 }

@@ -20,6 +20,8 @@
 #include "mofe/data/tokenizer.h"
 #include "mofe/model/lm_loss.h"
 #include "mofe/model/param_count.h"
+#include "mofe/peft/adapter_io.h"
+#include "mofe/peft/policy.h"
 #include "mofe/train/grad_clip.h"
 #include "mofe/train/lr_schedule.h"
 #include "mofe/train/optimizer.h"
@@ -45,25 +47,57 @@ Trainer::Trainer(const config::RunConfig& cfg, const dist::ProcessGroups& groups
       device_(device),
       dtype_(dtype_of(cfg.runtime.dtype)),
       grad_sync_(groups, backend) {
-  model_ = model::Transformer(cfg.model, groups, backend);
+  model_ = model::Transformer(cfg.model, groups, backend,
+                              peft::build_options(cfg.train, cfg.peft, dtype_));
   model_->to(dtype_);
-  // Where the weights (and so the frozen experts) come from: checkpoints record it instead of
-  // rewriting frozen experts, and verify it when read back. A model source sets every
-  // parameter (load_into refuses a missing one), so the seeded initialisation is skipped then.
-  if (cfg.train.init_model.empty() || cfg.train.init_model == "dense") {
+  init_source_ = weight_source(cfg);
+  // Where the weights (and so the frozen ones) come from: checkpoints record it instead of
+  // rewriting frozen weights, and verify it when read back. A model source sets every
+  // weight (load_into refuses a missing one), so the seeded initialisation is skipped then.
+  int64_t adapters_loaded = 0;
+  if (init_source_["source"] == "init") {
     model::init_weights(*model_, cfg.train.seed);
-    init_source_ = {{"source", "init"}, {"seed", cfg.train.seed}};
   } else {
     auto src = ckpt::open_model(cfg.train.init_model);
-    io::load_into(*src, *model_);
-    init_source_ = {{"source", "model"},
-                    {"path", std::filesystem::absolute(cfg.train.init_model).string()},
-                    {"kind", src->kind()},
-                    {"checksum", src->checksum()}};
+    adapters_loaded = io::load_into(*src, *model_);
   }
+  // Adapters start as peft starts them (B = 0: the base model's function), unless the model
+  // source (a PEFT checkpoint) held them; then --adapter may replace them.
+  if (adapters_loaded == 0) model::init_adapters(*model_, cfg.train.seed);
+  if (!cfg.peft.adapter.empty()) peft::load_adapter(cfg.peft.adapter, *model_);
   model_->to(device_);
-  params_ = apply_freezing(*model_, cfg.train);
+  params_ = apply_freezing(*model_, cfg.train, cfg.peft);
   optimizer_ = make_optimizer(params_, cfg.train);
+}
+
+nlohmann::json weight_source(const config::RunConfig& cfg) {
+  if (cfg.train.init_model.empty() || cfg.train.init_model == "dense")
+    return {{"source", "init"}, {"seed", cfg.train.seed}};
+  auto src = ckpt::open_model(cfg.train.init_model);
+  return {{"source", "model"},
+          {"path", std::filesystem::absolute(cfg.train.init_model).string()},
+          {"kind", src->kind()},
+          {"checksum", src->checksum()}};
+}
+
+ckpt::TrainState Trainer::train_state(bool with_frozen) {
+  ckpt::TrainState st;
+  for (const auto* group : {&params_.dense, &params_.experts})
+    for (size_t i = 0; i < group->params.size(); ++i) {
+      ckpt::StateTensor t{group->names[i], group->roles[i], group->params[i]};
+      if (auto* s = optimizer_->state_of(group->params[i])) {
+        t.exp_avg = &s->exp_avg;
+        t.exp_avg_sq = &s->exp_avg_sq;
+      }
+      st.tensors.push_back(std::move(t));
+    }
+  if (with_frozen)
+    for (const auto& e : model_->params().entries())
+      if (!e.trainable())
+        st.tensors.push_back({e.name, e.role, e.value(), nullptr, nullptr, false});
+  st.optimizer_steps = optimizer_->steps_counter();
+  st.provenance = init_source_;
+  return st;
 }
 
 std::pair<double, double> Trainer::forward_backward(const std::vector<data::Batch>& micro_batches,
@@ -137,7 +171,8 @@ Trainer::RunResult Trainer::run() {
     ckpt::clean_unpublished(ck.dir);
   }
   groups_.world.barrier();
-  const int64_t start = ckpt::restore(ck, *this, groups_);
+  auto state = train_state();
+  const int64_t start = ckpt::restore(ck, state, groups_);
   if (groups_.world.rank() == 0) {
     std::ofstream(t.out_dir + "/config.json") << cfg_.to_json().dump(2) << "\n";
     if (start == 0) std::filesystem::remove(t.metrics_file);
@@ -212,7 +247,7 @@ Trainer::RunResult Trainer::run() {
     result.stopped = stop[0] > 0;
     const bool periodic = ck.every > 0 && (step + 1) % ck.every == 0;
     if (periodic || result.stopped || step + 1 == t.steps) {
-      const auto rep = ckpt::save(ck, cfg_, step + 1, *this, groups_);
+      const auto rep = ckpt::save(ck, cfg_, step + 1, train_state(ck.full), groups_);
       last_checkpoint = rep.path;
       char msg[256];
       std::snprintf(msg, sizeof msg, "checkpoint %s: %.1f MB in %.2f s", rep.path.c_str(),
@@ -237,17 +272,32 @@ Trainer::RunResult Trainer::run() {
   return result;
 }
 
-void report_parameters(const config::RunConfig& cfg, const ParamGroups& g,
+void report_parameters(const config::RunConfig& cfg, const model::ParamTable& table,
                        const dist::ProcessGroups& groups) {
-  const auto whole = model::count_parameters(cfg.model, cfg.train);
-  const int64_t local_total = g.dense.numel() + g.experts.numel() + g.frozen.numel();
-  const int64_t local_trainable = g.dense.numel() + g.experts.numel();
-  char line[512];
+  const auto whole = model::count_parameters(cfg.model, cfg.train, cfg.peft);
+  int64_t local_total = 0, local_trainable = 0;
+  std::map<std::string, int64_t> frozen_bytes;
+  for (const auto& e : table.entries()) {
+    local_total += e.numel();
+    if (e.trainable())
+      local_trainable += e.numel();
+    else
+      frozen_bytes[e.storage()] += e.bytes();
+  }
+  std::string frozen;
+  for (const auto& [storage, bytes] : frozen_bytes) {
+    char b[64];
+    std::snprintf(b, sizeof b, "%s%.1f MB %s", frozen.empty() ? "" : " + ", bytes / 1e6,
+                  storage.c_str());
+    frozen += b;
+  }
+  char line[768];
   std::snprintf(line, sizeof line,
-                "parameters: whole model %.3fM total, %.3fM trainable, %.3fM frozen | "
-                "rank 0: %.3fM held, %.3fM trainable, %.3fM frozen (%lld experts/layer here)",
-                whole.total / 1e6, whole.trainable / 1e6, whole.frozen / 1e6, local_total / 1e6,
-                local_trainable / 1e6, g.frozen.numel() / 1e6,
+                "parameters (mode %s): whole model %.3fM total, %.3fM trainable (%lld), %.3fM "
+                "frozen | rank 0: %.3fM held, %.3fM trainable, frozen %s (%lld experts/layer here)",
+                config::to_string(cfg.train.mode).c_str(), whole.total / 1e6, whole.trainable / 1e6,
+                (long long)whole.trainable, whole.frozen / 1e6, local_total / 1e6,
+                local_trainable / 1e6, frozen.empty() ? "none" : frozen.c_str(),
                 static_cast<long long>(groups.placement.num_local()));
   log::info0(line);
 }

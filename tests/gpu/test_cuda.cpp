@@ -78,7 +78,7 @@ TEST(Cuda, TrainsAndFreezesOnGpu) {
   EXPECT_LT(last, 0.7 * first);
   for (const auto& p : t.model()->named_parameters()) {
     EXPECT_TRUE(p.value().is_cuda()) << p.key();
-    if (train::expert_id_of(p.key()) >= 0) {
+    if (fixtures::expert_of(*t.model(), p.key()) >= 0) {
       EXPECT_TRUE(torch::equal(p.value().cpu(), before[p.key()].cpu())) << p.key();
     }
   }

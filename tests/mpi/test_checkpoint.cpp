@@ -13,6 +13,7 @@
 #include "mofe/core/error.h"
 #include "mofe/dist/backend.h"
 #include "mofe/train/run_lock.h"
+#include "mofe/train/trainer.h"
 #include "support/tiny.h"
 
 using namespace mofe;
@@ -29,6 +30,17 @@ config::RunConfig run_config(int ep, const std::string& dir, config::TrainMode m
   cfg.parallel.resolve(world.size(), 4);
   cfg.checkpoint.dir = dir;
   return cfg;
+}
+
+// Checkpoints take the trainer's state view.
+void save(const config::CheckpointConfig& cc, const config::RunConfig& cfg, int64_t step,
+          train::Trainer& t, const dist::ProcessGroups& groups) {
+  ckpt::save(cc, cfg, step, t.train_state(cc.full), groups);
+}
+int64_t restore(const config::CheckpointConfig& cc, train::Trainer& t,
+                const dist::ProcessGroups& groups) {
+  auto state = t.train_state();
+  return restore(cc, state, groups);
 }
 
 // Steps [from, to) on this rank's slice of the global batch; returns the losses.
@@ -65,12 +77,12 @@ void check_bitwise_resume(config::TrainMode mode, const std::string& name) {
 
   train::Trainer first(cfg, groups, *backend, torch::kCPU);
   auto head = run_steps(first, cfg, 0, 4);
-  ckpt::save(cfg.checkpoint, cfg, 4, first, groups);
+  save(cfg.checkpoint, cfg, 4, first, groups);
 
   train::Trainer second(cfg, groups, *backend, torch::kCPU);
   auto cc = cfg.checkpoint;
   cc.resume = "auto";
-  ASSERT_EQ(ckpt::restore(cc, second, groups), 4);
+  ASSERT_EQ(restore(cc, second, groups), 4);
   auto tail = run_steps(second, cfg, 4, 8);
   head.insert(head.end(), tail.begin(), tail.end());
   EXPECT_EQ(head, all);  // bitwise
@@ -92,7 +104,7 @@ TEST(Checkpoint, LoadsOnAnotherExpertParallelLayout) {
   auto backend = dist::make_backend("mpi", torch::kCPU);
   train::Trainer a(cfg, groups, *backend, torch::kCPU);
   run_steps(a, cfg, 0, 3);
-  ckpt::save(cfg.checkpoint, cfg, 3, a, groups);
+  save(cfg.checkpoint, cfg, 3, a, groups);
   auto next_a = run_steps(a, cfg, 3, 5);
 
   // Same world, every rank now holds all experts (EP 1 x DP world).
@@ -101,7 +113,7 @@ TEST(Checkpoint, LoadsOnAnotherExpertParallelLayout) {
   train::Trainer b(cfg1, groups1, *backend, torch::kCPU);
   auto cc = cfg1.checkpoint;
   cc.resume = dir + "/step_00000003";
-  ASSERT_EQ(ckpt::restore(cc, b, groups1), 3);
+  ASSERT_EQ(restore(cc, b, groups1), 3);
   auto next_b = run_steps(b, cfg1, 3, 5);
   for (size_t i = 0; i < next_a.size(); ++i) EXPECT_NEAR(next_b[i], next_a[i], 1e-4 * next_a[i]);
 }
@@ -116,7 +128,7 @@ TEST(Checkpoint, DamagedLatestFallsBackAndKeepDeletesOld) {
   train::Trainer t(cfg, groups, *backend, torch::kCPU);
   for (int64_t s = 1; s <= 3; ++s) {
     run_steps(t, cfg, s - 1, s);
-    ckpt::save(cfg.checkpoint, cfg, s, t, groups);
+    save(cfg.checkpoint, cfg, s, t, groups);
   }
   auto kept = ckpt::published(dir);
   ASSERT_EQ(kept.size(), 2u);  // step 1 deleted once step 3 was published
@@ -147,9 +159,9 @@ TEST(Checkpoint, DamagedLatestFallsBackAndKeepDeletesOld) {
   train::Trainer r(cfg, groups, *backend, torch::kCPU);
   auto cc = cfg.checkpoint;
   cc.resume = "auto";
-  EXPECT_EQ(ckpt::restore(cc, r, groups), 2);
+  EXPECT_EQ(restore(cc, r, groups), 2);
   cc.resume = kept.back();  // asked for explicitly, the damaged one is an error
-  EXPECT_THROW(ckpt::restore(cc, r, groups), IoError);
+  EXPECT_THROW(restore(cc, r, groups), IoError);
 }
 
 TEST(RunLock, SecondLockOnTheSameRunFails) {

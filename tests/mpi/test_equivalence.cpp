@@ -14,6 +14,7 @@ struct Result {
   double loss = 0;
   torch::Tensor logits;
   std::map<std::string, torch::Tensor> grads;
+  std::map<std::string, int64_t> expert;  // global expert id of each parameter (-1: none)
 };
 
 // Runs forward+backward(+sync) for `rows` of the global batch with the given groups.
@@ -28,8 +29,10 @@ Result run(const config::RunConfig& cfg, const dist::ProcessGroups& groups, int6
     torch::NoGradGuard no_grad;
     r.logits = trainer.model()(batch.input_ids_BS).logits_BSV;
   }
-  for (const auto& p : trainer.model()->named_parameters())
+  for (const auto& p : trainer.model()->named_parameters()) {
     if (p.value().grad().defined()) r.grads[p.key()] = p.value().grad().clone();
+    r.expert[p.key()] = fixtures::expert_of(*trainer.model(), p.key());
+  }
   return r;
 }
 
@@ -59,8 +62,7 @@ void check_layout(int ep, const std::string& dtype, config::TrainMode mode, doub
   // Every trainable parameter held here was compared (frozen ones have no gradient at all).
   int64_t trainable_here = 0;
   for (const auto& [name, g] : ref.grads)
-    if (train::expert_id_of(name) < 0 || groups.placement.is_local(train::expert_id_of(name)))
-      ++trainable_here;
+    if (ref.expert[name] < 0 || groups.placement.is_local(ref.expert[name])) ++trainable_here;
   EXPECT_EQ(compared, trainable_here);
 }
 

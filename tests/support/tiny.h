@@ -9,6 +9,7 @@
 #include "mofe/config/run_config.h"
 #include "mofe/data/synthetic.h"
 #include "mofe/dist/process_groups.h"
+#include "mofe/model/transformer.h"
 
 namespace mofe::fixtures {
 
@@ -50,6 +51,12 @@ inline dist::ProcessGroups world_groups(int ep, int64_t experts) {
 inline data::Batch synthetic_batch(const config::RunConfig& c, int64_t first, int64_t count) {
   data::SyntheticLanguage lang(c.model.vocab_size, c.data.branching, c.data.seed);
   return lang.batch(first, count, c.train.seq_len);
+}
+
+// The global expert id of a parameter, from its role; -1 when it is no expert weight.
+inline int64_t expert_of(const model::TransformerImpl& m, const std::string& name) {
+  const auto& role = m.params().at(name).role;
+  return role.kind == model::ParamKind::kExpert ? role.expert : -1;
 }
 
 // name -> copy of the tensor, for before/after comparisons.

@@ -64,7 +64,7 @@ TEST(Config, TopKLargerThanExperts) {
 }
 
 TEST(Config, UnknownMode) {
-  EXPECT_THAT(usage_error({"--mode", "lora"}), HasSubstr("--mode: unknown mode 'lora'"));
+  EXPECT_THAT(usage_error({"--mode", "adalora"}), HasSubstr("--mode: unknown mode 'adalora'"));
 }
 
 TEST(Config, NonPositiveSizes) {

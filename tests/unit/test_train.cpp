@@ -31,7 +31,9 @@ void train_steps(Run& r, const config::RunConfig& cfg, int64_t steps) {
         {fixtures::synthetic_batch(cfg, s * cfg.train.micro_batch, cfg.train.micro_batch)}, s);
 }
 
-bool is_expert(const std::string& name) { return train::expert_id_of(name) >= 0; }
+bool is_expert(const Run& r, const std::string& name) {
+  return fixtures::expert_of(*r.trainer->model(), name) >= 0;
+}
 
 }  // namespace
 
@@ -42,7 +44,7 @@ TEST(Train, MofeModeLeavesEveryExpertBitwiseUnchanged) {
   train_steps(*run, cfg, 3);
   int64_t experts = 0, changed_dense = 0;
   for (const auto& p : run->trainer->model()->named_parameters()) {
-    if (is_expert(p.key())) {
+    if (is_expert(*run, p.key())) {
       ++experts;
       EXPECT_TRUE(torch::equal(p.value(), before[p.key()])) << p.key();
       EXPECT_FALSE(p.value().requires_grad());
@@ -66,7 +68,7 @@ TEST(Train, FullModeChangesExperts) {
   train_steps(*run, cfg, 3);
   int64_t changed = 0;
   for (const auto& p : run->trainer->model()->named_parameters())
-    if (is_expert(p.key())) changed += torch::equal(p.value(), before[p.key()]) ? 0 : 1;
+    if (is_expert(*run, p.key())) changed += torch::equal(p.value(), before[p.key()]) ? 0 : 1;
   EXPECT_EQ(changed, cfg.model.num_hidden_layers * 4 * 3);
 }
 
@@ -78,7 +80,7 @@ TEST(Train, FreezeExpertsSubset) {
   auto before = fixtures::snapshot(*run->trainer->model());
   train_steps(*run, cfg, 3);
   for (const auto& p : run->trainer->model()->named_parameters()) {
-    const int64_t e = train::expert_id_of(p.key());
+    const int64_t e = fixtures::expert_of(*run->trainer->model(), p.key());
     if (e < 0) continue;
     const bool same = torch::equal(p.value(), before[p.key()]);
     EXPECT_EQ(same, e == 1 || e == 2) << p.key();

@@ -17,10 +17,10 @@
 #include <string>
 #include <vector>
 
+#include "mofe/ckpt/train_state.h"
 #include "mofe/config/checkpoint_config.h"
 #include "mofe/config/run_config.h"
 #include "mofe/dist/process_groups.h"
-#include "mofe/train/trainer.h"
 
 namespace mofe::ckpt {
 
@@ -30,15 +30,21 @@ struct SaveReport {
   int64_t bytes = 0;  // on disk, all files
 };
 
-// Collective over groups.world. `step` = optimizer steps done.
+// Collective over groups.world. `step` = optimizer steps done. Tensors of world-replicated
+// roles are written by world rank 0, an expert's by its replica with dp rank 0.
 SaveReport save(const config::CheckpointConfig& cc, const config::RunConfig& run, int64_t step,
-                train::Trainer& trainer, const dist::ProcessGroups& groups);
+                const TrainState& state, const dist::ProcessGroups& groups);
 
-// Restores model and optimizer state; returns the step to continue from (0: nothing to resume).
-// `resume` = "auto": the latest intact checkpoint, falling back to older ones (saying so);
-// a path: that checkpoint or an error. Collective over groups.world.
-int64_t restore(const config::CheckpointConfig& cc, train::Trainer& trainer,
+// Restores tensors and optimizer state in place; returns the step to continue from (0: nothing
+// to resume). `resume` = "auto": the latest intact checkpoint, falling back to older ones
+// (saying so); a path: that checkpoint or an error. Collective over groups.world.
+int64_t restore(const config::CheckpointConfig& cc, TrainState& state,
                 const dist::ProcessGroups& groups);
+
+// Before any work: the checkpoint a resume would start from must come from the same frozen
+// weights as this run (state.json's "frozen_source" against `provenance`); UsageError naming
+// both otherwise. Nothing to check when there is no checkpoint to resume.
+void check_resume_source(const config::CheckpointConfig& cc, const nlohmann::json& provenance);
 
 // Removes what a killed run left half-done in `dir`: step_X.tmp directories, latest.tmp, and
 // step directories newer than the one `latest` names (renamed, never published). Call on one

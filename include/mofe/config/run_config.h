@@ -8,6 +8,7 @@
 #include "mofe/config/data_config.h"
 #include "mofe/config/model_config.h"
 #include "mofe/config/parallel_config.h"
+#include "mofe/config/peft_config.h"
 #include "mofe/config/runtime_config.h"
 #include "mofe/config/train_config.h"
 
@@ -17,6 +18,7 @@ struct RunConfig {
   ModelConfig model;
   ParallelConfig parallel;
   TrainConfig train;
+  PeftConfig peft;
   DataConfig data;
   RuntimeConfig runtime;
   CheckpointConfig checkpoint;

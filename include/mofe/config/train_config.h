@@ -8,9 +8,17 @@
 namespace mofe::config {
 
 enum class TrainMode {
-  kMofe,  // every expert FFN frozen: embeddings, attention, norms, router, head train
-  kFull,  // everything trains
+  kMofe,   // every expert FFN frozen: embeddings, attention, norms, router, head train
+  kFull,   // everything trains
+  kLora,   // only LoRA adapters train (peft's LoRA)
+  kDora,   // only DoRA adapters train (LoRA + a magnitude per output row)
+  kQlora,  // LoRA over NF4-stored frozen weights
 };
+
+// A mode whose trainable parameters are adapters (everything else frozen unless asked).
+inline bool is_peft(TrainMode m) {
+  return m == TrainMode::kLora || m == TrainMode::kDora || m == TrainMode::kQlora;
+}
 
 struct TrainConfig {
   TrainMode mode = TrainMode::kMofe;
@@ -38,7 +46,8 @@ struct TrainConfig {
   void validate(int64_t num_experts) const;
 };
 
-TrainMode parse_train_mode(const std::string& s);  // "mofe" | "full", UsageError otherwise
+// "mofe" | "full" | "lora" | "dora" | "qlora", UsageError otherwise
+TrainMode parse_train_mode(const std::string& s);
 std::string to_string(TrainMode m);
 
 }  // namespace mofe::config

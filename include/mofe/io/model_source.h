@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "mofe/config/model_config.h"
+#include "mofe/model/transformer.h"
 
 namespace mofe::io {
 
@@ -28,11 +29,16 @@ class ModelSource {
   virtual const std::string& path() const = 0;   // as given
   virtual std::string checksum() const = 0;      // identifies these weights (crc32:...)
   virtual std::string source_dtype() const = 0;  // stored dtype of the weights: BF16, F32, ...
+  // The adapters it holds besides the base weights (a PEFT checkpoint): {"mode": "lora" |
+  // "dora" | "qlora", "peft": config::PeftConfig as JSON}; null for a plain model.
+  virtual nlohmann::json adapters() const { return nullptr; }
 };
 
-// Copies the source's weights into every parameter `model` holds (an expert-parallel rank
-// holds only its experts), converting to the parameter's dtype; throws IoError naming the
-// source and tensor when one is missing or has another shape.
-void load_into(const ModelSource& src, torch::nn::Module& model);
+// Copies the source's weights into every weight `model` holds (an expert-parallel rank holds
+// only its experts), converting to the parameter's dtype or quantising into its compressed
+// store; throws IoError naming the source and tensor when a base weight is missing or has
+// another shape. Adapter tensors are taken when the source has them (a PEFT checkpoint): all
+// of them or none. Returns the number of adapter tensors loaded.
+int64_t load_into(const ModelSource& src, model::TransformerImpl& model);
 
 }  // namespace mofe::io

@@ -5,19 +5,21 @@
 #include <torch/torch.h>
 
 #include "mofe/config/model_config.h"
+#include "mofe/model/projection.h"
 #include "mofe/model/rope.h"
 
 namespace mofe::model {
 
 class AttentionImpl : public torch::nn::Module {
  public:
-  explicit AttentionImpl(const config::ModelConfig& cfg);
+  explicit AttentionImpl(const config::ModelConfig& cfg, int64_t layer = -1,
+                         const BuildOptions& build = {});
   // [B, S, D] -> [B, S, D], causal. key_mask_BS (bool, true = real token) masks left padding:
   // no query attends to a pad key; a query with no key left (a pad query) attends uniformly to
   // every position, as Hugging Face's additive min-value mask makes it do.
   torch::Tensor forward(const torch::Tensor& x_BSD, const torch::Tensor& key_mask_BS = {});
 
-  torch::nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
+  Projection q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
 
  private:
   int64_t heads_, kv_heads_, head_dim_;

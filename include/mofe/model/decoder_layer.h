@@ -25,7 +25,7 @@ struct LayerOutput {
 class DecoderLayerImpl : public torch::nn::Module {
  public:
   DecoderLayerImpl(const config::ModelConfig& cfg, const dist::ProcessGroups& groups,
-                   dist::CommBackend& backend);
+                   dist::CommBackend& backend, int64_t layer, const BuildOptions& build = {});
   LayerOutput forward(const torch::Tensor& h_BSD, const torch::Tensor& key_mask_BS = {});
 
   RMSNorm input_layernorm{nullptr}, post_attention_layernorm{nullptr};

@@ -5,14 +5,18 @@
 
 #include <torch/torch.h>
 
+#include "mofe/model/projection.h"
+
 namespace mofe::model {
 
 class MLPImpl : public torch::nn::Module {
  public:
-  MLPImpl(int64_t hidden, int64_t intermediate);
+  // role: of the three weights (kDenseMlp in a dense layer, kExpert with its id in an expert).
+  MLPImpl(int64_t hidden, int64_t intermediate, const ParamRole& role = {ParamKind::kDenseMlp},
+          const BuildOptions& build = {});
   torch::Tensor forward(const torch::Tensor& x);  // [..., D] -> [..., D]
 
-  torch::nn::Linear gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};
+  Projection gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};
 };
 TORCH_MODULE(MLP);
 

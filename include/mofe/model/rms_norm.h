@@ -3,11 +3,13 @@
 
 #include <torch/torch.h>
 
+#include "mofe/model/param_table.h"
+
 namespace mofe::model {
 
-class RMSNormImpl : public torch::nn::Module {
+class RMSNormImpl : public torch::nn::Module, public HasRoles {
  public:
-  RMSNormImpl(int64_t dim, double eps);
+  RMSNormImpl(int64_t dim, double eps, int64_t layer = -1);
   torch::Tensor forward(const torch::Tensor& x);  // [..., D] -> [..., D]
   torch::Tensor weight;
 

@@ -12,6 +12,8 @@
 #include "mofe/dist/backend.h"
 #include "mofe/dist/process_groups.h"
 #include "mofe/model/decoder_layer.h"
+#include "mofe/model/param_table.h"
+#include "mofe/model/projection.h"
 
 namespace mofe::model {
 
@@ -22,12 +24,13 @@ struct ModelOutput {
   std::vector<torch::Tensor> topk_ids_BSK;            // [layer] this rank's routing choices
 };
 
-class TransformerImpl : public torch::nn::Module {
+class TransformerImpl : public torch::nn::Module, public HasRoles {
  public:
   // Holds only this rank's experts (groups.placement). Weights are left at LibTorch's default
-  // initialisation: call init_weights() for the mofe initialisation.
+  // initialisation (compressed frozen weights: unset): call init_weights() for the mofe
+  // initialisation, or io::load_into() for a model's weights.
   TransformerImpl(const config::ModelConfig& cfg, const dist::ProcessGroups& groups,
-                  dist::CommBackend& backend);
+                  dist::CommBackend& backend, const BuildOptions& build = {});
   ModelOutput forward(const torch::Tensor& input_ids_BS);
 
   // The residual stream entering each layer ([L] x [B, S, D]; layer 0 gets the embeddings),
@@ -38,13 +41,16 @@ class TransformerImpl : public torch::nn::Module {
 
   const config::ModelConfig& config() const { return cfg_; }
   DecoderLayer layer(int64_t i) const { return layers_[i]; }
+  // Every tensor this rank holds, with its role (model/param_table.h), built once.
+  const ParamTable& params() const { return table_; }
 
   torch::nn::Embedding embed_tokens{nullptr};
   RMSNorm norm{nullptr};
-  torch::nn::Linear lm_head{nullptr};  // null when tie_word_embeddings
+  Projection lm_head{nullptr};  // null when tie_word_embeddings
 
  private:
   config::ModelConfig cfg_;
+  ParamTable table_;
   torch::nn::ModuleList layer_list_{nullptr};
   std::vector<DecoderLayer> layers_;
 };
@@ -52,8 +58,15 @@ TORCH_MODULE(Transformer);
 
 // Deterministic, layout-independent initialisation: every parameter draws from its own
 // generator seeded by (seed, parameter name), so an expert gets the same weights whichever
-// rank holds it. Norm weights 1, everything else N(0, 0.02).
-void init_weights(torch::nn::Module& model, uint64_t seed);
+// rank holds it. Norm weights 1, everything else N(0, 0.02). Adapters are left alone (see
+// init_adapters); compressed frozen weights are set through the table.
+void init_weights(TransformerImpl& model, uint64_t seed);
+void init_weights(torch::nn::Module& module, uint64_t seed);  // a bare module (tests)
+
+// Initialises every adapter from its projection's current weight, each with a generator
+// seeded by (seed, the adapter's weight name): layout-independent like init_weights. Call
+// after the base weights are set (DoRA's magnitudes are the weights' row norms).
+void init_adapters(TransformerImpl& model, uint64_t seed);
 
 // The value init_weights gives the parameter `name` (float64, CPU): a checkpoint that does not
 // store frozen experts re-creates them from this.

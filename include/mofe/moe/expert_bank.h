@@ -20,11 +20,13 @@ struct ExpertBankOptions {
   TORCH_ARG(int64_t, first_expert) = 0;
   /// experts held here (contiguous global ids)
   TORCH_ARG(int64_t, num_local) = 1;
+  /// decoder layer (for the weights' roles)
+  TORCH_ARG(int64_t, layer) = -1;
 };
 
 class ExpertBankImpl : public torch::nn::Module {
  public:
-  explicit ExpertBankImpl(const ExpertBankOptions& options);
+  explicit ExpertBankImpl(const ExpertBankOptions& options, const model::BuildOptions& build = {});
 
   // x_MD: rows sorted by local expert, rows_per_local_expert[j] rows for expert j (in order).
   // Each expert runs once, on its contiguous slice. Returns y_MD in the same order.

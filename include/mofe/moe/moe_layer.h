@@ -31,7 +31,8 @@ struct MoeOutput {
 class MoeLayerImpl : public torch::nn::Module {
  public:
   MoeLayerImpl(const config::ModelConfig& cfg, const dist::ProcessGroups& groups,
-               dist::CommBackend& backend);
+               dist::CommBackend& backend, int64_t layer = -1,
+               const model::BuildOptions& build = {});
   MoeOutput forward(const torch::Tensor& x_TD);
 
   TopKRouter router{nullptr};   // HF: block_sparse_moe.gate

@@ -4,6 +4,7 @@
 
 #include <torch/torch.h>
 
+#include "mofe/model/projection.h"
 #include "mofe/moe/routing.h"
 
 namespace mofe::moe {
@@ -15,14 +16,16 @@ struct TopKRouterOptions {
   TORCH_ARG(int64_t, num_experts);
   /// experts chosen per token
   TORCH_ARG(int64_t, top_k) = 2;
+  /// decoder layer (for the weight's role)
+  TORCH_ARG(int64_t, layer) = -1;
 };
 
 class TopKRouterImpl : public torch::nn::Module {
  public:
-  explicit TopKRouterImpl(const TopKRouterOptions& options);
+  explicit TopKRouterImpl(const TopKRouterOptions& options, const model::BuildOptions& build = {});
   RoutingResult forward(const torch::Tensor& x_TD);
 
-  torch::nn::Linear gate{nullptr};  // weight [E, D]; HF name block_sparse_moe.gate
+  model::Projection gate{nullptr};  // weight [E, D]; HF name block_sparse_moe.gate
   TopKRouterOptions options;
 };
 TORCH_MODULE(TopKRouter);

@@ -43,6 +43,7 @@ class AdamW {
 
   int64_t steps_taken() const { return step_; }
   void set_steps_taken(int64_t step) { step_ = step; }  // when restoring a checkpoint
+  int64_t* steps_counter() { return &step_; }           // for the checkpoint's state view
   // The state of parameter `p` (nullptr when p is not optimised here); created empty if absent.
   State* state_of(const torch::Tensor& p);
   int64_t state_count() const;  // parameters holding optimizer state
@@ -56,6 +57,8 @@ class AdamW {
   int64_t step_ = 0;
 };
 
+// Decay for matrices (adapters' A and B included), none for 1-D tensors (norms, DoRA's
+// magnitudes), as peft's and HF Trainer's default parameter groups do.
 std::unique_ptr<AdamW> make_optimizer(const ParamGroups& g, const config::TrainConfig& train);
 
 }  // namespace mofe::train

@@ -1,7 +1,10 @@
-// ParamGroups: this rank's parameters split by how they are synchronised.
-//   dense   - trainable non-expert parameters, replicated on every rank: summed over world
-//   experts - trainable experts held here: summed over the dp group (their replicas)
+// ParamGroups: this rank's parameters split by how they are synchronised, read from their
+// roles (model/param_role.h) and the freeze policy (train/freeze_policy.h).
+//   dense   - trainable and replicated on every rank (GradSum::kWorld): summed over world
+//   experts - trainable and held by an expert's replicas (GradSum::kExpertReplicas: expert
+//             weights and adapters on them): summed over the dp group
 //   frozen  - requires_grad false: no gradient buffer, no optimizer state, never in a collective
+//             (compressed frozen weights are not parameters at all and appear in none)
 #pragma once
 
 #include <torch/torch.h>
@@ -9,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "mofe/config/peft_config.h"
 #include "mofe/config/train_config.h"
 #include "mofe/model/transformer.h"
 
@@ -17,19 +21,17 @@ namespace mofe::train {
 struct NamedParams {
   std::vector<std::string> names;
   std::vector<torch::Tensor> params;
+  std::vector<model::ParamRole> roles;
   int64_t numel() const;
-  void add(const std::string& name, const torch::Tensor& p);
+  void add(const std::string& name, const torch::Tensor& p, const model::ParamRole& role);
 };
 
 struct ParamGroups {
   NamedParams dense, experts, frozen;
 };
 
-// Global expert id of an expert parameter name (...block_sparse_moe.experts.<e>.…), -1 otherwise.
-int64_t expert_id_of(const std::string& param_name);
-
-// Sets requires_grad per the config (mofe: all experts frozen; full: all but --freeze-experts)
-// and returns the groups.
-ParamGroups apply_freezing(model::TransformerImpl& model, const config::TrainConfig& train);
+// Sets requires_grad on every parameter per the freeze policy and returns the groups.
+ParamGroups apply_freezing(model::TransformerImpl& model, const config::TrainConfig& train,
+                           const config::PeftConfig& peft = {});
 
 }  // namespace mofe::train

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <vector>
 
+#include "mofe/ckpt/train_state.h"
 #include "mofe/config/run_config.h"
 #include "mofe/data/batch.h"
 #include "mofe/dist/backend.h"
@@ -49,6 +50,10 @@ class Trainer {
 
   model::Transformer& model() { return model_; }
   ParamGroups& params() { return params_; }
+  // The view checkpoints save and restore: trainable tensors with their moments (and, with
+  // `with_frozen`, this rank's frozen weights: parameters as they are, compressed ones
+  // dequantised), the optimizer's step count, where the frozen weights come from.
+  ckpt::TrainState train_state(bool with_frozen = false);
   AdamW& optimizer() { return *optimizer_; }
   const torch::Device& device() const { return device_; }
   const nlohmann::json& init_source() const { return init_source_; }
@@ -69,8 +74,13 @@ class Trainer {
                                 // test-only fault injection (core/fault.h)
 };
 
-// Prints parameter counts (this rank and the whole model) on rank 0.
-void report_parameters(const config::RunConfig& cfg, const ParamGroups& g,
+// Where a run's weights come from, as checkpoints record it: {"source": "init", "seed"} or
+// {"source": "model", "path", "kind", "checksum"}.
+nlohmann::json weight_source(const config::RunConfig& cfg);
+
+// Prints parameter counts (this rank and the whole model) on rank 0: the mode, trainable and
+// frozen parameters, and frozen bytes by storage.
+void report_parameters(const config::RunConfig& cfg, const model::ParamTable& table,
                        const dist::ProcessGroups& groups);
 
 }  // namespace mofe::train

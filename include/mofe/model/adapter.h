@@ -1,0 +1,50 @@
+// Adapter: a trainable correction attached to one projection y = W x (LoRA, DoRA, ...; the
+// methods live in peft/, one file each). The model only knows this interface: a projection
+// that carries an adapter asks it for its output, given the input and the base output.
+// An adapter registers its tensors on the projection that owns it, under Hugging Face peft's
+// names (lora_A.weight, lora_B.weight, lora_magnitude_vector), so the full names are peft's
+// without the "base_model.model." prefix and the adapter name.
+#pragma once
+
+#include <ATen/core/Generator.h>
+#include <torch/torch.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace mofe::model {
+
+struct AdapterSpec {
+  std::string method;  // "" (none) | "lora" | "dora"
+  int64_t rank = 0;
+  double scaling = 1.0;  // alpha / r, or alpha / sqrt(r) with rsLoRA
+  double dropout = 0.0;
+  bool any() const { return !method.empty(); }
+};
+
+class Adapter {
+ public:
+  virtual ~Adapter() = default;
+  // Names of the tensors it registered on the owning projection.
+  virtual std::vector<std::string> param_names() const = 0;
+  // The projection's output with the adapter: x [..., in], base_y = W x [..., out].
+  // weight(): the dense base weight [out, in] in the compute dtype (dequantised if need be);
+  // base(z): W z, for methods that need the base applied to another input (dropout).
+  virtual torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& base_y,
+                                const std::function<torch::Tensor()>& weight,
+                                const std::function<torch::Tensor(const torch::Tensor&)>& base,
+                                bool training) = 0;
+  // Initialisation once the base weight is set; `gen` draws the random parts.
+  virtual void reset(const torch::Tensor& weight, at::Generator& gen) = 0;
+  // The base weight with the adapter folded in (export --merge-adapters).
+  virtual torch::Tensor merged(const torch::Tensor& weight) const = 0;
+};
+
+// Makes the adapter a projection of in -> out features carries, registering its tensors on
+// `owner`.
+using AdapterFactory = std::function<std::unique_ptr<Adapter>(
+    torch::nn::Module& owner, int64_t in, int64_t out, const AdapterSpec& spec)>;
+
+}  // namespace mofe::model

@@ -1,0 +1,60 @@
+#include "mofe/peft/lora.h"
+
+#include <cmath>
+
+#include "mofe/core/error.h"
+#include "mofe/peft/dora.h"
+
+namespace mofe::peft {
+
+Lora::Lora(torch::nn::Module& owner, int64_t in, int64_t out, const model::AdapterSpec& spec)
+    : spec_(spec) {
+  auto linear = [](int64_t i, int64_t o) {
+    return torch::nn::Linear(torch::nn::LinearOptions(i, o).bias(false));
+  };
+  lora_A_ = owner.register_module("lora_A", linear(in, spec.rank));
+  lora_B_ = owner.register_module("lora_B", linear(spec.rank, out));
+  torch::NoGradGuard no_grad;
+  lora_B_->weight.zero_();  // until reset(): the adapter is a no-op from the start
+}
+
+std::vector<std::string> Lora::param_names() const { return {"lora_A.weight", "lora_B.weight"}; }
+
+torch::Tensor Lora::dropout(const torch::Tensor& x, bool training) const {
+  return spec_.dropout > 0 ? torch::dropout(x, spec_.dropout, training) : x;
+}
+
+torch::Tensor Lora::forward(const torch::Tensor& x, const torch::Tensor& base_y,
+                            const std::function<torch::Tensor()>&,
+                            const std::function<torch::Tensor(const torch::Tensor&)>&,
+                            bool training) {
+  return base_y + lora_B_(lora_A_(dropout(x, training))) * spec_.scaling;
+}
+
+void Lora::reset(const torch::Tensor&, at::Generator& gen) {
+  torch::NoGradGuard no_grad;
+  const int64_t in = lora_A_->weight.size(1);
+  // kaiming_uniform_(a=sqrt(5)) on [r, in]: gain sqrt(2 / (1 + 5)), bound gain * sqrt(3 / in).
+  const double bound = 1.0 / std::sqrt(double(in));
+  auto a = torch::empty(lora_A_->weight.sizes(), torch::kFloat64).uniform_(-bound, bound, gen);
+  lora_A_->weight.copy_(a);
+  lora_B_->weight.zero_();
+}
+
+torch::Tensor Lora::delta_weight() const {
+  return torch::matmul(lora_B_->weight, lora_A_->weight) * spec_.scaling;
+}
+
+torch::Tensor Lora::merged(const torch::Tensor& weight) const {
+  torch::NoGradGuard no_grad;
+  return weight + delta_weight().to(weight.dtype());
+}
+
+std::unique_ptr<model::Adapter> make_adapter(torch::nn::Module& owner, int64_t in, int64_t out,
+                                             const model::AdapterSpec& spec) {
+  if (spec.method == "lora") return std::make_unique<Lora>(owner, in, out, spec);
+  if (spec.method == "dora") return std::make_unique<Dora>(owner, in, out, spec);
+  throw Error("unknown adapter method '" + spec.method + "'");
+}
+
+}  // namespace mofe::peft
