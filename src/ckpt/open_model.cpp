@@ -154,4 +154,14 @@ std::string find_tokenizer(const std::string& model) {
   return "";
 }
 
+std::string base_model_path(const std::string& model) {
+  auto src = open_model(model);
+  if (src->kind() != "mofe-checkpoint") return "";
+  std::ifstream in(fs::path(src->path()) / "state.json");
+  const auto st = nlohmann::json::parse(in, nullptr, false);
+  if (st.is_discarded()) return "";
+  const auto fs_ = st.value("frozen_source", nlohmann::json::object());
+  return fs_.value("source", "") == "model" ? fs_.value("path", "") : "";
+}
+
 }  // namespace mofe::ckpt

@@ -14,6 +14,10 @@
 #include "mofe/core/error.h"
 #include "mofe/core/log.h"
 #include "mofe/io/hf_model.h"
+#include "mofe/peft/adapter_io.h"
+#include "mofe/peft/layout.h"
+#include "mofe/peft/merged_source.h"
+#include "mofe/peft/policy.h"
 #include "parse_args.h"
 
 namespace po = boost::program_options;
@@ -82,7 +86,7 @@ int run_export(const Args& args, dist::MpiEnv& env) {
   std::string in, out, tokenizer;
   io::HfExportOptions opt;
   opt.dtype = "auto";
-  bool help = false;
+  bool help = false, merge_adapters = false, adapter_only = false;
   po::options_description desc("mofe export MODEL OUT_DIR [options]");
   // clang-format off
   desc.add_options()
@@ -92,21 +96,46 @@ int run_export(const Args& args, dist::MpiEnv& env) {
       ("hf-layout", po::value(&opt.layout)->default_value("mixtral"), "mixtral (experts.E.w1/w2/w3) | fused (mlp.experts.gate_up_proj)")
       ("dtype", po::value(&opt.dtype)->default_value("auto"), "auto (the source's) | bfloat16 | float16 | float32")
       ("shard-size", po::value(&opt.shard_bytes)->default_value(opt.shard_bytes), "bytes per safetensors file")
-      ("tokenizer", po::value(&tokenizer), "tokenizer.model to copy (default: found next to the model)");
+      ("tokenizer", po::value(&tokenizer), "tokenizer.model to copy (default: found next to the model)")
+      ("merge-adapters", po::bool_switch(&merge_adapters), "PEFT runs: fold the adapters into the base weights (NF4 dequantised) and write a plain model")
+      ("adapter-only", po::bool_switch(&adapter_only), "PEFT runs: write only the peft adapter directory (adapter_config.json + adapter_model.safetensors)");
   // clang-format on
+  std::unique_ptr<io::ModelSource> src;
   auto check = [&] {
+    if (merge_adapters && adapter_only)
+      throw UsageError("--merge-adapters and --adapter-only exclude each other");
     if (opt.layout != "mixtral" && opt.layout != "fused")
       throw UsageError("--hf-layout: unknown layout '" + opt.layout + "' (mixtral or fused)");
     if (opt.dtype != "auto" && opt.dtype != "bfloat16" && opt.dtype != "float16" &&
         opt.dtype != "float32")
       throw UsageError("--dtype: unknown dtype '" + opt.dtype +
                        "' (auto, bfloat16, float16 or float32)");
+    src = ckpt::open_model(in);
+    if ((merge_adapters || adapter_only) && src->adapters().is_null())
+      throw UsageError(std::string(merge_adapters ? "--merge-adapters" : "--adapter-only") + ": '" +
+                       in + "' holds no adapters (not a lora, dora or qlora run)");
   };
   if (!parse_two(args, desc, in, out, "mofe export", env, help, check)) return kExitUsage;
   if (help) return print_help(desc), 0;
   if (env.world_rank() != 0) return 0;  // one writer: the files are not split
   const auto t0 = Clock::now();
-  auto src = ckpt::open_model(in);
+  const nlohmann::json adapters = src->adapters();
+  if (!adapters.is_null() && !merge_adapters) {
+    // The adapter in peft's format: next to the exported base (OUT/adapter), or alone.
+    const auto peft = config::PeftConfig::from_json(adapters.at("peft"));
+    const auto layout =
+        peft::adapter_layout(src->config(), peft::inference_options(adapters, torch::kFloat));
+    const std::string dir = adapter_only ? out : (fs::path(out) / "adapter").string();
+    std::string base = fs::absolute(out).string();
+    if (adapter_only) base = ckpt::base_model_path(in);
+    if (!adapter_only) fs::create_directories(out);
+    peft::write_adapter(dir, *src, layout, peft, adapters.at("mode") == "dora", base);
+    log::info0("exported the " + adapters.at("mode").get<std::string>() + " adapter of " + in +
+               " (" + std::to_string(layout.size()) + " tensors) to " + dir +
+               " in peft's format, base_model_name_or_path " + (base.empty() ? "(none)" : base));
+    if (adapter_only) return 0;
+  }
+  if (merge_adapters) src = std::make_unique<peft::MergedSource>(std::move(src));
   if (opt.dtype == "auto") {
     const auto d = src->source_dtype();
     opt.dtype = d == "BF16" ? "bfloat16" : d == "F16" ? "float16" : "float32";

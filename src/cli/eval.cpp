@@ -18,6 +18,8 @@
 #include "mofe/dist/process_groups.h"
 #include "mofe/eval/metrics.h"
 #include "mofe/eval/scorer.h"
+#include "mofe/peft/adapter_io.h"
+#include "mofe/peft/policy.h"
 #include "parse_args.h"
 
 namespace po = boost::program_options;
@@ -28,7 +30,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 struct EvalArgs {
-  std::string model, task, data, fewshot_data, output, tokenizer, routing_report;
+  std::string model, adapter, task, data, fewshot_data, output, tokenizer, routing_report;
   int num_fewshot = 0;
   int64_t limit = 0, batch_tokens = 8192, max_length = 0;
   bool no_bos = false;
@@ -45,6 +47,7 @@ int run_eval(const Args& args, dist::MpiEnv& env) {
   desc.add_options()
       ("help,h", "show this help")
       ("model", po::value(&a.model), "checkpoint, run directory, mofe model or Hugging Face directory")
+      ("adapter", po::value(&a.adapter), "a Hugging Face peft adapter (LoRA/DoRA) applied to the model")
       ("task", po::value(&a.task), "mmlu | medmcqa | pubmedqa | sujet-finance | mcq")
       ("data", po::value(&a.data), "the task's file (mmlu: a directory of <subject>_{dev,test}.csv or HF JSON lines)")
       ("num-fewshot", po::value(&a.num_fewshot)->default_value(0), "examples before each question")
@@ -64,6 +67,7 @@ int run_eval(const Args& args, dist::MpiEnv& env) {
   eval::Task task;
   std::unique_ptr<io::ModelSource> src;
   std::unique_ptr<data::Tokenizer> tok;
+  nlohmann::json adapters;  // what the model carries besides its base weights
   torch::Device device(torch::kCPU);
   const bool ok = agree_on_setup(
       [&] {
@@ -75,6 +79,17 @@ int run_eval(const Args& args, dist::MpiEnv& env) {
           throw UsageError("--num-fewshot, --limit and --batch-tokens must be non-negative");
         task = eval::load_task(a.task, a.data, a.fewshot_data);
         src = ckpt::open_model(a.model);
+        adapters = src->adapters();
+        if (!a.adapter.empty()) {
+          if (!adapters.is_null())
+            throw UsageError("--adapter: model '" + a.model + "' carries adapters already");
+          config::PeftConfig peft;
+          auto mode = config::TrainMode::kLora;
+          peft::adopt_adapter_config(peft::read_adapter_config(a.adapter), peft, mode, {});
+          adapters = {{"mode", config::to_string(mode)}, {"peft", peft.to_json()}};
+          peft::check_adapter_file(a.adapter, src->config(),
+                                   peft::inference_options(adapters, torch::kFloat));
+        }
         a.parallel.resolve(env.world_size(), src->config().num_local_experts);
         a.runtime.validate();
         if (a.tokenizer.empty()) a.tokenizer = ckpt::find_tokenizer(a.model);
@@ -101,8 +116,9 @@ int run_eval(const Args& args, dist::MpiEnv& env) {
   auto world = dist::Communicator::world();
   auto groups = dist::ProcessGroups::build(world, a.parallel, cfg.num_local_experts);
   auto backend = dist::make_backend(a.runtime.comm, device);
-  model::Transformer model(cfg, groups, *backend);
+  model::Transformer model(cfg, groups, *backend, peft::inference_options(adapters, torch::kFloat));
   io::load_into(*src, *model);
+  if (!a.adapter.empty()) peft::load_adapter(a.adapter, *model);
   model->to(a.runtime.dtype == "float64" ? torch::kFloat64 : torch::kFloat32);
   model->to(device);
 

@@ -1,6 +1,7 @@
 // mofe train: parse -> validate -> device/threads -> process groups -> model -> loop.
 #include <cstdio>
 
+#include "mofe/ckpt/checkpoint.h"
 #include "mofe/cli/commands.h"
 #include "mofe/config/options.h"
 #include "mofe/core/device.h"
@@ -8,11 +9,35 @@
 #include "mofe/core/log.h"
 #include "mofe/dist/backend.h"
 #include "mofe/dist/process_groups.h"
+#include "mofe/peft/adapter_io.h"
+#include "mofe/peft/policy.h"
+#include "mofe/train/memory_plan.h"
 #include "mofe/train/trainer.h"
 
 namespace mofe::cli {
 
 namespace {
+// " (LoRA r 8, alpha 16, q_proj,v_proj, frozen nf4)" for the PEFT modes, else "".
+std::string peft_summary(const config::RunConfig& c) {
+  const auto& p = c.peft;
+  std::string frozen = p.storage(c.train.mode);
+  std::string s;
+  if (config::is_peft(c.train.mode)) {
+    std::string targets;
+    for (const auto& t : p.lora_targets) targets += (targets.empty() ? "" : ",") + t;
+    char b[256];
+    std::snprintf(b, sizeof b, " (r %lld, alpha %g%s, dropout %g, targets %s%s%s)",
+                  (long long)p.lora_r, p.lora_alpha, p.use_rslora ? " rsLoRA" : "", p.lora_dropout,
+                  targets.c_str(), p.train_router ? ", routers train" : "",
+                  p.train_embeddings ? ", embeddings train" : "");
+    s = b;
+  }
+  if (frozen != "fp32")
+    s += ", frozen weights " + frozen +
+         (frozen == "nf4" && p.double_quant ? " (double-quantised)" : "");
+  return s;
+}
+
 void print_config(const config::RunConfig& c, const torch::Device& device, int threads) {
   const auto& m = c.model;
   char buf[1024];
@@ -21,7 +46,7 @@ void print_config(const config::RunConfig& c, const torch::Device& device, int t
       "model: %s, %lld layers, hidden %lld, ffn %lld, heads %lld/%lld kv, vocab %lld, "
       "%lld experts top-%lld, aux coef %g\n"
       "parallel: world %d = ep %d x dp %d, %lld experts per rank, comm %s, device %s, %d threads\n"
-      "train: mode %s, %lld steps, micro-batch %lld x seq %lld x accum %lld per rank, "
+      "train: mode %s%s, %lld steps, micro-batch %lld x seq %lld x accum %lld per rank, "
       "lr %g (warm-up %lld, min %g), wd %g, clip %g, seed %llu, dtype %s",
       m.is_moe() ? "mixtral" : "llama", (long long)m.num_hidden_layers, (long long)m.hidden_size,
       (long long)m.intermediate_size, (long long)m.num_attention_heads,
@@ -30,10 +55,10 @@ void print_config(const config::RunConfig& c, const torch::Device& device, int t
       c.parallel.ep_size * c.parallel.dp_size, c.parallel.ep_size, c.parallel.dp_size,
       (long long)(m.is_moe() ? m.num_local_experts / c.parallel.ep_size : 0),
       c.runtime.comm.c_str(), device.str().c_str(), threads, to_string(c.train.mode).c_str(),
-      (long long)c.train.steps, (long long)c.train.micro_batch, (long long)c.train.seq_len,
-      (long long)c.train.grad_accum, c.train.lr, (long long)c.train.warmup_steps, c.train.min_lr,
-      c.train.weight_decay, c.train.clip_grad, (unsigned long long)c.train.seed,
-      c.runtime.dtype.c_str());
+      peft_summary(c).c_str(), (long long)c.train.steps, (long long)c.train.micro_batch,
+      (long long)c.train.seq_len, (long long)c.train.grad_accum, c.train.lr,
+      (long long)c.train.warmup_steps, c.train.min_lr, c.train.weight_decay, c.train.clip_grad,
+      (unsigned long long)c.train.seed, c.runtime.dtype.c_str());
   log::info0(buf);
 }
 }  // namespace
@@ -45,8 +70,16 @@ int run_train(const Args& args, dist::MpiEnv& env) {
       [&] {
         parsed = config::parse_run_config(args);
         if (parsed.help) return;
-        parsed.config.validate(env.world_size());
-        device = core::select_device(parsed.config.runtime, env.local_rank());
+        auto& c = parsed.config;
+        c.validate(env.world_size());
+        if (parsed.dry_run) return;
+        device = core::select_device(c.runtime, env.local_rank());
+        // An adapter to start from must fit this model; a checkpoint to resume must come from
+        // the same frozen weights: both before any work.
+        if (!c.peft.adapter.empty())
+          peft::check_adapter_file(c.peft.adapter, c.model,
+                                   peft::build_options(c.train, c.peft, torch::kFloat));
+        ckpt::check_resume_source(c.checkpoint, train::weight_source(c));
       },
       env);
   if (!ok) return kExitUsage;
@@ -55,6 +88,10 @@ int run_train(const Args& args, dist::MpiEnv& env) {
     return 0;
   }
   config::RunConfig& cfg = parsed.config;
+  if (parsed.dry_run) {
+    log::info0(train::format_memory_plan(cfg, train::plan_memory(cfg)));
+    return 0;
+  }
 
   const int threads = core::configure_threads(cfg.runtime, env.local_size());
   if (device.is_cpu()) core::report_blas(threads, cfg.runtime.blas_probe);

@@ -1,13 +1,14 @@
 #include "mofe/config/options.h"
 
-#include "mofe/ckpt/open_model.h"
-
 #include <boost/program_options.hpp>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <sstream>
 
+#include "mofe/ckpt/open_model.h"
 #include "mofe/core/error.h"
+#include "mofe/peft/adapter_io.h"
 
 namespace po = boost::program_options;
 
@@ -33,7 +34,56 @@ std::vector<int64_t> parse_int_list(const std::string& text, const std::string& 
   return out;
 }
 
+std::vector<std::string> parse_name_list(const std::string& text) {
+  std::vector<std::string> out;
+  std::stringstream ss(text);
+  std::string item;
+  while (std::getline(ss, item, ','))
+    if (!item.empty()) out.push_back(item);
+  return out;
+}
+
 namespace {
+
+// A config file as Boost reads it ("name = value" lines), with the section headers checked and
+// removed: a header names an option group, and each option under it must belong to it.
+std::string flatten_sections(std::istream& in, const std::string& path,
+                             const std::map<std::string, const po::options_description*>& groups) {
+  std::ostringstream out;
+  std::string line, section;
+  for (int n = 1; std::getline(in, line); ++n) {
+    const auto first = line.find_first_not_of(" \t");
+    if (first != std::string::npos && line[first] == '[') {
+      const auto close = line.find(']', first);
+      section = line.substr(first + 1,
+                            close == std::string::npos ? std::string::npos : close - first - 1);
+      if (!groups.count(section)) {
+        std::string known;
+        for (const auto& g : groups) known += (known.empty() ? "" : ", ") + ("[" + g.first + "]");
+        throw UsageError("config file '" + path + "' line " + std::to_string(n) +
+                         ": unknown section [" + section + "] (" + known + ")");
+      }
+      out << "\n";
+      continue;
+    }
+    if (!section.empty() && first != std::string::npos && line[first] != '#') {
+      const auto eq = line.find('=');
+      std::string key =
+          line.substr(first, eq == std::string::npos ? std::string::npos : eq - first);
+      key.erase(key.find_last_not_of(" \t") + 1);
+      if (!groups.at(section)->find_nothrow(key, false)) {
+        std::string owner;
+        for (const auto& g : groups)
+          if (g.second->find_nothrow(key, false)) owner = g.first;
+        if (!owner.empty())
+          throw UsageError("config file '" + path + "' line " + std::to_string(n) + ": '" + key +
+                           "' belongs to [" + owner + "], not [" + section + "]");
+      }
+    }
+    out << line << "\n";
+  }
+  return out.str();
+}
 
 // A model option: its name and how to copy it from the command-line struct into the result,
 // so that --model-config can be overridden field by field.
@@ -69,7 +119,8 @@ ParsedRun parse_run_config(const std::vector<std::string>& args) {
   ParsedRun out;
   RunConfig& c = out.config;
   ModelConfig cli_model;
-  std::string config_file, model_config_file, mode = "mofe", freeze;
+  std::string config_file, model_config_file, mode = "mofe", freeze, targets = "q_proj,v_proj";
+  bool dry_run = false;
 
   po::options_description general("General");
   general.add_options()("help,h", "show this help")(
@@ -149,7 +200,27 @@ ParsedRun parse_run_config(const std::vector<std::string>& args) {
       "steps between progress lines")("out-dir", po::value(&t.out_dir)->default_value(t.out_dir),
                                       "run directory (metrics, resolved config)")(
       "metrics-file", po::value(&t.metrics_file),
-      "JSON-lines metrics (default OUT_DIR/metrics.jsonl)");
+      "JSON-lines metrics (default OUT_DIR/metrics.jsonl)")(
+      "dry-run", po::bool_switch(&dry_run),
+      "print per rank the parameters, trainable parameters, optimizer-state, gradient and frozen "
+      "bytes and an estimate of peak memory, then exit (builds nothing)");
+
+  PeftConfig& pf = c.peft;
+  po::options_description peft(
+      "PEFT baselines (--mode lora | dora | qlora; peft's LoraConfig names)");
+  // clang-format off
+  peft.add_options()
+      ("lora-r", po::value(&pf.lora_r)->default_value(pf.lora_r), "adapter rank r")
+      ("lora-alpha", po::value(&pf.lora_alpha)->default_value(pf.lora_alpha), "scaling numerator: scaling = alpha / r")
+      ("lora-dropout", po::value(&pf.lora_dropout)->default_value(pf.lora_dropout), "dropout on the adapter's input")
+      ("lora-targets", po::value(&targets)->default_value(targets), "HF module names: q_proj,k_proj,v_proj,o_proj, gate_proj,up_proj,down_proj (dense MLP or every expert; experts also w1,w3,w2), gate (router), lm_head")
+      ("use-rslora", po::bool_switch(&pf.use_rslora), "rank-stabilised scaling alpha / sqrt(r)")
+      ("train-router", po::bool_switch(&pf.train_router), "also train the routers")
+      ("train-embeddings", po::bool_switch(&pf.train_embeddings), "also train embed_tokens and lm_head")
+      ("frozen-dtype", po::value(&pf.frozen_dtype)->default_value(pf.frozen_dtype), "storage of frozen projection weights: auto (nf4 under qlora, else the compute dtype) | fp32 | bf16 | nf4 (any mode: frozen experts in mofe mode too)")
+      ("double-quant", po::value(&pf.double_quant)->default_value(pf.double_quant), "NF4: quantise the block scales to 8 bits too (true | false)")
+      ("adapter", po::value(&pf.adapter), "start from a Hugging Face peft adapter directory (adapter_config.json + adapter_model.safetensors); its r, alpha, targets and DoRA setting apply");
+  // clang-format on
 
   po::options_description data("Data");
   // clang-format off
@@ -187,17 +258,28 @@ ParsedRun parse_run_config(const std::vector<std::string>& args) {
                              "skip the start-up matmul speed probe");
 
   po::options_description all;
-  all.add(general).add(model).add(parallel).add(train).add(data).add(checkpoint).add(runtime);
+  all.add(general)
+      .add(model)
+      .add(parallel)
+      .add(train)
+      .add(peft)
+      .add(data)
+      .add(checkpoint)
+      .add(runtime);
   po::options_description file_opts;  // everything but --config/--help may appear in a file
-  file_opts.add(model).add(parallel).add(train).add(data).add(checkpoint).add(runtime);
+  file_opts.add(model).add(parallel).add(train).add(peft).add(data).add(checkpoint).add(runtime);
+  const std::map<std::string, const po::options_description*> sections = {
+      {"model", &model}, {"parallel", &parallel},     {"train", &train},    {"peft", &peft},
+      {"data", &data},   {"checkpoint", &checkpoint}, {"runtime", &runtime}};
 
   po::variables_map vm;
   try {
     po::store(po::command_line_parser(args).options(all).run(), vm);
     if (vm.count("config")) {
       const std::string path = vm["config"].as<std::string>();
-      std::ifstream in(path);
-      if (!in) throw UsageError("--config: cannot open '" + path + "'");
+      std::ifstream file(path);
+      if (!file) throw UsageError("--config: cannot open '" + path + "'");
+      std::istringstream in(flatten_sections(file, path, sections));
       try {
         po::store(po::parse_config_file(in, file_opts, /*allow_unregistered=*/false), vm);
       } catch (const po::error& e) {
@@ -233,6 +315,17 @@ ParsedRun parse_run_config(const std::vector<std::string>& args) {
   }
   t.mode = parse_train_mode(mode);
   t.freeze_experts = parse_int_list(freeze, "--freeze-experts");
+  pf.lora_targets = parse_name_list(targets);
+  out.dry_run = dry_run;
+  if (!pf.adapter.empty()) {
+    // The adapter's own settings apply (as PeftModel.from_pretrained takes them).
+    std::vector<std::string> given;
+    for (const auto& kv : vm)
+      if (!kv.second.defaulted()) given.push_back(kv.first);
+    if (!is_peft(t.mode))
+      throw UsageError("--adapter loads a peft adapter: it needs --mode lora, dora or qlora");
+    peft::adopt_adapter_config(peft::read_adapter_config(pf.adapter), pf, t.mode, given);
+  }
   if (t.metrics_file.empty()) t.metrics_file = t.out_dir + "/metrics.jsonl";
   if (ck.dir.empty()) ck.dir = t.out_dir + "/checkpoints";
   c.runtime.blas_probe = !vm["no-blas-probe"].as<bool>();

@@ -13,10 +13,18 @@ std::vector<std::string> Dora::param_names() const {
   return names;
 }
 
-torch::Tensor Dora::weight_norm(const torch::Tensor& weight) const {
+torch::Tensor dora_weight_norm(const torch::Tensor& W, const torch::Tensor& A,
+                               const torch::Tensor& B, double scaling) {
   // The update enters detached: the norm is a constant for backward.
-  auto w = weight + torch::matmul(lora_B_->weight, lora_A_->weight).detach() * spec_.scaling;
+  auto w = W + (torch::matmul(B, A).detach() * scaling).to(W.dtype());
   return torch::linalg_norm(w, c10::nullopt, c10::IntArrayRef{1}, false, c10::nullopt).detach();
+}
+
+torch::Tensor dora_merged(const torch::Tensor& W, const torch::Tensor& A, const torch::Tensor& B,
+                          const torch::Tensor& magnitude, double scaling) {
+  torch::NoGradGuard no_grad;
+  auto factor = magnitude.to(W.dtype()) / dora_weight_norm(W, A, B, scaling);
+  return factor.unsqueeze(1) * lora_merged(W, A, B, scaling);
 }
 
 torch::Tensor Dora::forward(const torch::Tensor& x, const torch::Tensor& base_y,
@@ -26,7 +34,7 @@ torch::Tensor Dora::forward(const torch::Tensor& x, const torch::Tensor& base_y,
   const bool drop = spec_.dropout > 0 && training;
   auto xd = drop ? dropout(x, training) : x;
   auto lora = lora_B_(lora_A_(xd));
-  auto scale = magnitude_ / weight_norm(weight());  // [out], broadcast over rows of y
+  auto scale = magnitude_ / dora_weight_norm(weight(), A(), B(), spec_.scaling);  // [out]
   // With dropout the base is applied to the dropped input again, as peft does.
   auto base_xd = drop ? base(xd) : base_y;
   return base_y + ((scale - 1) * base_xd + scale * lora * spec_.scaling);
@@ -35,14 +43,11 @@ torch::Tensor Dora::forward(const torch::Tensor& x, const torch::Tensor& base_y,
 void Dora::reset(const torch::Tensor& weight, at::Generator& gen) {
   Lora::reset(weight, gen);  // B = 0, so the norm is that of W alone
   torch::NoGradGuard no_grad;
-  magnitude_.copy_(weight_norm(weight.to(magnitude_.dtype())));
+  magnitude_.copy_(dora_weight_norm(weight.to(magnitude_.dtype()), A(), B(), spec_.scaling));
 }
 
 torch::Tensor Dora::merged(const torch::Tensor& weight) const {
-  torch::NoGradGuard no_grad;
-  auto w = weight + delta_weight().to(weight.dtype());
-  auto factor = magnitude_.to(weight.dtype()) / weight_norm(weight);
-  return factor.unsqueeze(1) * w;
+  return dora_merged(weight, A(), B(), magnitude_, spec_.scaling);
 }
 
 }  // namespace mofe::peft

@@ -41,13 +41,14 @@ void Lora::reset(const torch::Tensor&, at::Generator& gen) {
   lora_B_->weight.zero_();
 }
 
-torch::Tensor Lora::delta_weight() const {
-  return torch::matmul(lora_B_->weight, lora_A_->weight) * spec_.scaling;
+torch::Tensor lora_merged(const torch::Tensor& W, const torch::Tensor& A, const torch::Tensor& B,
+                          double scaling) {
+  torch::NoGradGuard no_grad;
+  return W + (torch::matmul(B, A) * scaling).to(W.dtype());
 }
 
 torch::Tensor Lora::merged(const torch::Tensor& weight) const {
-  torch::NoGradGuard no_grad;
-  return weight + delta_weight().to(weight.dtype());
+  return lora_merged(weight, lora_A_->weight, lora_B_->weight, spec_.scaling);
 }
 
 std::unique_ptr<model::Adapter> make_adapter(torch::nn::Module& owner, int64_t in, int64_t out,

@@ -106,6 +106,12 @@ int64_t Nf4Tensor::bytes() const {
   return b(packed) + b(absmax) + b(absmax_q) + b(absmax2) + (double_quant ? 4 : 0);
 }
 
+int64_t nf4_bytes(int64_t numel, bool double_quant) {
+  const int64_t blocks = (numel + kNf4Block - 1) / kNf4Block;
+  if (!double_quant) return (numel + 1) / 2 + 4 * blocks;
+  return (numel + 1) / 2 + blocks + 4 * ((blocks + kAbsmaxBlock - 1) / kAbsmaxBlock) + 4;
+}
+
 Nf4Tensor nf4_quantize(const torch::Tensor& w, bool double_quant) {
   Nf4Tensor q;
   q.shape = w.sizes().vec();

@@ -21,8 +21,8 @@ double max_expert_load(const std::vector<std::vector<int64_t>>& rows) {
 }
 
 MetricsLogger::MetricsLogger(bool active, const std::string& path, int64_t total_steps,
-                             int64_t start_step)
-    : active_(active), total_steps_(total_steps), start_step_(start_step) {
+                             int64_t start_step, std::string mode)
+    : active_(active), total_steps_(total_steps), start_step_(start_step), mode_(std::move(mode)) {
   if (!active_) return;
   out_.open(path, std::ios::app);
   if (!out_) throw IoError("cannot open metrics file '" + path + "'");
@@ -36,6 +36,7 @@ void MetricsLogger::log(const StepStats& s, bool print_line) {
   const double eta = done > 0 ? elapsed_s_ / done * (total_steps_ - s.step) : 0;
   const double load = max_expert_load(s.rows_per_expert);
   nlohmann::json j = {{"step", s.step},
+                      {"mode", mode_},
                       {"loss", s.loss},
                       {"aux_loss", s.aux_loss},
                       {"lr", s.lr},
@@ -52,11 +53,11 @@ void MetricsLogger::log(const StepStats& s, bool print_line) {
   if (!print_line) return;
   char line[256];
   std::snprintf(line, sizeof line,
-                "step %5lld/%lld | loss %.4f | aux %.3f | lr %.2e | gnorm %.3f | %8.0f tok/s | "
+                "%s step %5lld/%lld | loss %.4f | aux %.3f | lr %.2e | gnorm %.3f | %8.0f tok/s | "
                 "%6.1f ms/step | load %.2f | eta %02d:%02d",
-                static_cast<long long>(s.step), static_cast<long long>(total_steps_), s.loss,
-                s.aux_loss, s.lr, s.grad_norm, tok_s, s.step_time_s * 1e3, load, int(eta) / 60,
-                int(eta) % 60);
+                mode_.c_str(), static_cast<long long>(s.step), static_cast<long long>(total_steps_),
+                s.loss, s.aux_loss, s.lr, s.grad_norm, tok_s, s.step_time_s * 1e3, load,
+                int(eta) / 60, int(eta) % 60);
   log::info0(line);
 }
 

@@ -179,7 +179,8 @@ Trainer::RunResult Trainer::run() {
   }
   groups_.world.barrier();
   install_stop_handlers();
-  MetricsLogger logger(groups_.world.rank() == 0, t.metrics_file, t.steps, start);
+  MetricsLogger logger(groups_.world.rank() == 0, t.metrics_file, t.steps, start,
+                       config::to_string(t.mode));
 
   const int64_t world = groups_.world.size(), rank = groups_.world.rank();
   // The batches of step s on this rank: from the dataset's loader or the synthetic language.

@@ -14,7 +14,7 @@ struct Result {
   double loss = 0;
   torch::Tensor logits;
   std::map<std::string, torch::Tensor> grads;
-  std::map<std::string, int64_t> expert;  // global expert id of each parameter (-1: none)
+  std::map<std::string, int64_t> expert;  // expert id of each parameter's role (-1: none)
 };
 
 // Runs forward+backward(+sync) for `rows` of the global batch with the given groups.
@@ -22,6 +22,13 @@ Result run(const config::RunConfig& cfg, const dist::ProcessGroups& groups, int6
            int64_t count) {
   auto backend = dist::make_backend("mpi", torch::kCPU);
   train::Trainer trainer(cfg, groups, *backend, torch::kCPU);
+  // Adapters leave their initial state (B = 0 would zero A's gradient): B and DoRA's
+  // magnitudes drawn per name, so every layout gets the same values.
+  for (const auto& e : trainer.model()->params().entries()) {
+    if (!e.role.is_adapter() || e.name.find("lora_A") != std::string::npos) continue;
+    auto v = model::init_parameter(e.name + "#perturb", e.shape(), 5) * 10.0;
+    e.assign(e.name.find("lora_B") != std::string::npos ? v : e.value() * (1 + v));
+  }
   auto batch = fixtures::synthetic_batch(cfg, first, count);
   Result r;
   r.loss = trainer.forward_backward({batch}).first;
@@ -31,7 +38,7 @@ Result run(const config::RunConfig& cfg, const dist::ProcessGroups& groups, int6
   }
   for (const auto& p : trainer.model()->named_parameters()) {
     if (p.value().grad().defined()) r.grads[p.key()] = p.value().grad().clone();
-    r.expert[p.key()] = fixtures::expert_of(*trainer.model(), p.key());
+    r.expert[p.key()] = trainer.model()->params().at(p.key()).role.expert;  // adapters too
   }
   return r;
 }
@@ -41,6 +48,9 @@ void check_layout(int ep, const std::string& dtype, config::TrainMode mode, doub
   const int64_t E = 4, per_rank = 2, global = per_rank * world.size();
   auto cfg = fixtures::tiny_config(E, dtype);
   cfg.train.mode = mode;
+  // PEFT modes: adapters on attention, on every expert and on the router.
+  cfg.peft.lora_targets = {"q_proj", "v_proj", "o_proj", "w1", "w2", "w3", "gate"};
+  cfg.peft.lora_alpha = 16;
   cfg.parallel.ep_size = ep;
   cfg.parallel.resolve(world.size(), E);
 
@@ -64,6 +74,7 @@ void check_layout(int ep, const std::string& dtype, config::TrainMode mode, doub
   for (const auto& [name, g] : ref.grads)
     if (ref.expert[name] < 0 || groups.placement.is_local(ref.expert[name])) ++trainable_here;
   EXPECT_EQ(compared, trainable_here);
+  EXPECT_GT(compared, 0);
 }
 
 int world_size() {
@@ -89,4 +100,21 @@ TEST(Equivalence, ExpertTimesDataParallelFloat64Full) {
 }
 TEST(Equivalence, PureDataParallelFloat32Full) {
   check_layout(1, "float32", config::TrainMode::kFull, 1e-5);
+}
+
+// The PEFT baselines on the same engine: 1 rank = EP world = EP 2 x DP 2, loss and every
+// adapter's gradient (those on experts summed over the expert's replicas only).
+TEST(Equivalence, LoraExpertParallelFloat64) {
+  check_layout(world_size(), "float64", config::TrainMode::kLora, 1e-12);
+}
+TEST(Equivalence, DoraExpertParallelFloat64) {
+  check_layout(world_size(), "float64", config::TrainMode::kDora, 1e-12);
+}
+TEST(Equivalence, QloraExpertParallelFloat64) {
+  check_layout(world_size(), "float64", config::TrainMode::kQlora, 1e-12);
+}
+TEST(Equivalence, PeftExpertTimesDataParallelFloat64) {
+  if (world_size() % 2 != 0 || world_size() < 4) GTEST_SKIP() << "needs 4 ranks for EP 2 x DP 2";
+  for (auto mode : {config::TrainMode::kLora, config::TrainMode::kDora, config::TrainMode::kQlora})
+    check_layout(2, "float64", mode, 1e-12);
 }

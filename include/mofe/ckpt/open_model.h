@@ -22,4 +22,8 @@ std::unique_ptr<io::ModelSource> open_model(const std::string& path);
 // the one its run trained with (the run's config.json). "" when none is found.
 std::string find_tokenizer(const std::string& model_path);
 
+// The base model a checkpoint's frozen weights come from (its --model path), or "" when they
+// come from the seeded initialisation or `model` is not a checkpoint.
+std::string base_model_path(const std::string& model);
+
 }  // namespace mofe::ckpt

@@ -12,6 +12,13 @@
 
 namespace mofe::peft {
 
+// || W + scaling * (B @ A) || per output row, as peft's get_weight_norm (B @ A detached).
+torch::Tensor dora_weight_norm(const torch::Tensor& W, const torch::Tensor& A,
+                               const torch::Tensor& B, double scaling);
+// (m / ||W + scaling B A||_row)[:, None] * (W + scaling B A): a DoRA folded into its base.
+torch::Tensor dora_merged(const torch::Tensor& W, const torch::Tensor& A, const torch::Tensor& B,
+                          const torch::Tensor& magnitude, double scaling);
+
 class Dora : public Lora {
  public:
   Dora(torch::nn::Module& owner, int64_t in, int64_t out, const model::AdapterSpec& spec);
@@ -26,8 +33,6 @@ class Dora : public Lora {
   torch::Tensor magnitude() const { return magnitude_; }
 
  private:
-  // || W + scaling * B A || per output row, the way peft's get_weight_norm computes it.
-  torch::Tensor weight_norm(const torch::Tensor& weight) const;
   torch::Tensor magnitude_;  // [out]
 };
 

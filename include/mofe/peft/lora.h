@@ -25,11 +25,13 @@ class Lora : public model::Adapter {
 
  protected:
   torch::Tensor dropout(const torch::Tensor& x, bool training) const;
-  // scaling * (B @ A) [out, in]: the low-rank update as a weight.
-  torch::Tensor delta_weight() const;
   model::AdapterSpec spec_;
   torch::nn::Linear lora_A_{nullptr}, lora_B_{nullptr};
 };
+
+// W + scaling * (B @ A): a LoRA folded into its base weight.
+torch::Tensor lora_merged(const torch::Tensor& W, const torch::Tensor& A, const torch::Tensor& B,
+                          double scaling);
 
 // The adapter `spec.method` names ("lora" | "dora"), registered on `owner`.
 std::unique_ptr<model::Adapter> make_adapter(torch::nn::Module& owner, int64_t in, int64_t out,

@@ -46,6 +46,9 @@ struct Nf4Tensor {
   int64_t bytes() const;  // storage, every buffer counted
 };
 
+// Bytes an NF4 tensor of `numel` elements takes (Nf4Tensor::bytes() without building it).
+int64_t nf4_bytes(int64_t numel, bool double_quant);
+
 // w: any floating tensor (converted to float32 first, as bitsandbytes requires).
 Nf4Tensor nf4_quantize(const torch::Tensor& w, bool double_quant);
 

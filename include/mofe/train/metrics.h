@@ -24,13 +24,16 @@ class MetricsLogger {
  public:
   // Only rank 0 writes; other ranks construct a silent logger.
   // start_step: the step a resumed run starts from (time left counts only steps done here).
-  MetricsLogger(bool active, const std::string& path, int64_t total_steps, int64_t start_step = 0);
+  // mode: the training mode, first on every progress line and in every JSON line.
+  MetricsLogger(bool active, const std::string& path, int64_t total_steps, int64_t start_step = 0,
+                std::string mode = "mofe");
   void log(const StepStats& s, bool print_line);
 
  private:
   bool active_;
   std::ofstream out_;
   int64_t total_steps_, start_step_;
+  std::string mode_;
   double elapsed_s_ = 0;
 };
 
