@@ -6,9 +6,12 @@
 //   in the same run on the same device.
 #include <malloc.h>
 
+#include <torch/csrc/autograd/profiler_legacy.h>
 #include <boost/program_options.hpp>
+
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -26,6 +29,8 @@
 #include "mofe/dist/backend.h"
 #include "mofe/dist/process_groups.h"
 #include "mofe/model/flops.h"
+#include "mofe/model/param_count.h"
+#include "mofe/train/memory_plan.h"
 #include "mofe/train/trainer.h"
 #include "parse_args.h"
 
@@ -37,7 +42,9 @@ namespace {
 
 struct BenchOptions {
   std::string preset = "tiny", experts = "2,4,8", modes = "mofe,full", json_file, comm = "mpi",
-              device = "cpu", data_dir, checkpoint_dir;
+              device = "cpu", data_dir, checkpoint_dir, profile_dir, lora_targets = "q_proj,v_proj",
+              frozen_dtype = "auto";
+  int64_t lora_r = 8;
   int64_t steps = 3, warmup = 1;
   int threads = 0, ep_size = 0;
 };
@@ -70,7 +77,8 @@ int run_bench(const Args& args, dist::MpiEnv& env) {
       "preset", po::value(&o.preset)->default_value(o.preset),
       "tiny | ref (hidden 512, 8 layers, vocab 32000, seq 256, batch 4)")(
       "experts", po::value(&o.experts)->default_value(o.experts), "expert counts to compare")(
-      "modes", po::value(&o.modes)->default_value(o.modes), "modes to compare (mofe,full)")(
+      "modes", po::value(&o.modes)->default_value(o.modes),
+      "modes to compare (mofe, full, lora, dora, qlora)")(
       "steps", po::value(&o.steps)->default_value(o.steps), "timed steps per configuration")(
       "warmup", po::value(&o.warmup)->default_value(o.warmup), "untimed steps first")(
       "threads", po::value(&o.threads)->default_value(o.threads),
@@ -82,7 +90,15 @@ int run_bench(const Args& args, dist::MpiEnv& env) {
       "json", po::value(&o.json_file), "also write the JSON report to FILE")(
       "data", po::value(&o.data_dir), "also time the loader on this dataset against training")(
       "checkpoint-dir", po::value(&o.checkpoint_dir),
-      "also time checkpoint writes and reads (mofe vs full) here");
+      "also time checkpoint writes and reads (mofe vs full) here")(
+      "lora-r", po::value(&o.lora_r)->default_value(o.lora_r), "adapter rank (lora, dora, qlora)")(
+      "lora-targets", po::value(&o.lora_targets)->default_value(o.lora_targets),
+      "adapted modules (lora, dora, qlora)")(
+      "frozen-dtype", po::value(&o.frozen_dtype)->default_value(o.frozen_dtype),
+      "storage of frozen weights: auto | fp32 | bf16 | nf4")(
+      "profile", po::value(&o.profile_dir),
+      "write a Chrome trace of the timed steps of each configuration into DIR (LibTorch's "
+      "profiler, rank 0; chrome://tracing or Perfetto)");
 
   std::vector<config::RunConfig> runs;
   torch::Device device(torch::kCPU);
@@ -100,6 +116,11 @@ int run_bench(const Args& args, dist::MpiEnv& env) {
             c.model.num_local_experts = e;
             c.train.mode = config::parse_train_mode(mode);
             c.train.steps = o.warmup + o.steps;
+            c.peft.lora_r = o.lora_r;
+            c.peft.lora_targets = config::parse_name_list(o.lora_targets);
+            c.peft.frozen_dtype = o.frozen_dtype;
+            if (c.train.mode == config::TrainMode::kQlora && o.frozen_dtype != "auto")
+              c.peft.frozen_dtype = "auto";
             c.parallel.ep_size = o.ep_size > 0 ? o.ep_size : env.world_size();
             c.runtime.threads = o.threads;
             c.runtime.comm = o.comm;
@@ -137,15 +158,23 @@ int run_bench(const Args& args, dist::MpiEnv& env) {
     data::SyntheticLanguage lang(cfg.model.vocab_size, cfg.data.branching, cfg.data.seed);
     const int64_t mb = cfg.train.micro_batch, S = cfg.train.seq_len;
     double timed = 0;
+    std::unique_ptr<torch::autograd::profiler::RecordProfile> profile;
     for (int64_t step = 0; step < cfg.train.steps; ++step) {
       if (step == o.warmup) {
         backend->stats().reset();
         world.barrier();
+        if (!o.profile_dir.empty() && world.rank() == 0) {
+          std::filesystem::create_directories(o.profile_dir);
+          profile = std::make_unique<torch::autograd::profiler::RecordProfile>(
+              o.profile_dir + "/" + o.preset + "-E" + std::to_string(cfg.model.num_local_experts) +
+              "-" + config::to_string(cfg.train.mode) + ".json");
+        }
       }
       auto batch = lang.batch((step * world.size() + world.rank()) * mb, mb, S);
       auto s = trainer.train_step({batch}, step);
       if (step >= o.warmup) timed += s.step_time_s;
     }
+    profile.reset();
     // Slowest rank sets the pace: take the max over ranks of time and memory.
     std::vector<double> v{timed, core::peak_rss_mb(), backend->stats().all_to_all_s,
                           backend->stats().all_reduce_s};
@@ -153,26 +182,33 @@ int run_bench(const Args& args, dist::MpiEnv& env) {
     MOFE_CHECK_MPI(
         MPI_Allreduce(v.data(), mx.data(), int(v.size()), MPI_DOUBLE, MPI_MAX, world.raw()));
     const double step_s = mx[0] / o.steps;
-    const auto flops = model::step_flops(cfg.model, cfg.train, mb * S, S);
-    nlohmann::json r = {{"preset", o.preset},
-                        {"experts", cfg.model.num_local_experts},
-                        {"top_k", cfg.model.num_experts_per_tok},
-                        {"mode", config::to_string(cfg.train.mode)},
-                        {"ranks", world.size()},
-                        {"threads_per_rank", threads},
-                        {"step_time_s", step_s},
-                        {"tokens_per_s", double(mb * S * world.size()) / step_s},
-                        {"peak_rss_mb_per_rank", mx[1]},
-                        {"all_to_all_frac", mx[2] / mx[0]},
-                        {"all_reduce_frac", mx[3] / mx[0]},
-                        {"flops_per_rank",
-                         {{"forward", flops.forward},
-                          {"input_grad", flops.input_grad},
-                          {"weight_grad", flops.weight_grad},
-                          {"frozen_expert_weight_grad_skipped", flops.expert_weight_grad_skipped},
-                          {"total", flops.total()}}},
-                        {"achieved_gflops_per_rank", flops.total() / step_s / 1e9},
-                        {"mfu", flops.total() / step_s / peak}};
+    const auto flops = model::step_flops(cfg.model, cfg.train, mb * S, S, cfg.peft);
+    const auto counts = model::count_parameters(cfg.model, cfg.train, cfg.peft);
+    const auto plan = train::plan_memory(cfg);
+    nlohmann::json r = {
+        {"preset", o.preset},
+        {"experts", cfg.model.num_local_experts},
+        {"top_k", cfg.model.num_experts_per_tok},
+        {"mode", config::to_string(cfg.train.mode)},
+        {"ranks", world.size()},
+        {"threads_per_rank", threads},
+        {"step_time_s", step_s},
+        {"tokens_per_s", double(mb * S * world.size()) / step_s},
+        {"peak_rss_mb_per_rank", mx[1]},
+        {"estimated_peak_mb_per_rank", plan.ranks[size_t(groups.ep.rank())].peak_bytes() / 1e6},
+        {"trainable_parameters", counts.trainable},
+        {"frozen_bytes", plan.frozen_bytes},
+        {"all_to_all_frac", mx[2] / mx[0]},
+        {"all_reduce_frac", mx[3] / mx[0]},
+        {"flops_per_rank",
+         {{"forward", flops.forward},
+          {"input_grad", flops.input_grad},
+          {"weight_grad", flops.weight_grad},
+          {"frozen_expert_weight_grad_skipped", flops.expert_weight_grad_skipped},
+          {"adapter", flops.adapter},
+          {"total", flops.total()}}},
+        {"achieved_gflops_per_rank", flops.total() / step_s / 1e9},
+        {"mfu", flops.total() / step_s / peak}};
     if (!o.checkpoint_dir.empty()) {
       // Checkpoint cost of this trained state: trainable-only (frozen experts recorded, not
       // written) against --full-checkpoint, then a restore into a fresh trainer.
@@ -203,12 +239,12 @@ int run_bench(const Args& args, dist::MpiEnv& env) {
     results.push_back(r);
     char line[256];
     std::snprintf(line, sizeof line,
-                  "%-5s E=%-2lld %-4s | %8.3f s/step | %8.0f tok/s | %7.0f MB | a2a %4.1f%% | "
-                  "allreduce %4.1f%% | %6.1f GFLOP/step | MFU %5.1f%%",
+                  "%-5s E=%-2lld %-5s | %8.3f s/step | %8.0f tok/s | %7.0f MB | a2a %4.1f%% | "
+                  "allreduce %4.1f%% | %6.1f GFLOP/step | MFU %5.1f%% | %11lld trainable",
                   o.preset.c_str(), (long long)cfg.model.num_local_experts,
                   config::to_string(cfg.train.mode).c_str(), step_s, double(r["tokens_per_s"]),
                   mx[1], 100 * mx[2] / mx[0], 100 * mx[3] / mx[0], flops.total() / 1e9,
-                  100 * double(r["mfu"]));
+                  100 * double(r["mfu"]), (long long)counts.trainable);
     log::info0(line);
   }
 
@@ -226,6 +262,28 @@ int run_bench(const Args& args, dist::MpiEnv& env) {
                           {"time_vs_flop_ratio_error", tr / fr - 1.0},
                           {"memory_ratio_mofe_over_full",
                            double(a["peak_rss_mb_per_rank"]) / double(b["peak_rss_mb_per_rank"])}});
+      }
+  // Every mode against mofe mode at each expert count: time ratio against FLOP ratio, memory.
+  nlohmann::json vs_mofe = nlohmann::json::array();
+  for (const auto& a : results)
+    for (const auto& b : results)
+      if (a["experts"] == b["experts"] && b["mode"] == "mofe" && a["mode"] != "mofe") {
+        const double tr = double(a["step_time_s"]) / double(b["step_time_s"]);
+        const double fr =
+            double(a["flops_per_rank"]["total"]) / double(b["flops_per_rank"]["total"]);
+        const double mr = double(a["peak_rss_mb_per_rank"]) / double(b["peak_rss_mb_per_rank"]);
+        vs_mofe.push_back({{"experts", a["experts"]},
+                           {"mode", a["mode"]},
+                           {"time_ratio_over_mofe", tr},
+                           {"flop_ratio_over_mofe", fr},
+                           {"time_vs_flop_ratio_error", tr / fr - 1.0},
+                           {"memory_ratio_over_mofe", mr}});
+        char line[256];
+        std::snprintf(line, sizeof line,
+                      "E=%-2lld %-5s / mofe: time %.3f, FLOPs %.3f (%+.1f%%), peak memory %.2f",
+                      (long long)a["experts"].get<int64_t>(), a["mode"].get<std::string>().c_str(),
+                      tr, fr, 100 * (tr / fr - 1.0), mr);
+        log::info0(line);
       }
   // Loader throughput (one thread, no prefetch) against what the fastest training run consumes.
   nlohmann::json loader_report;
@@ -265,6 +323,7 @@ int run_bench(const Args& args, dist::MpiEnv& env) {
                            {"peak_matmul_gflops_per_rank", peak / 1e9},
                            {"results", results},
                            {"mofe_vs_full", ratios},
+                           {"vs_mofe", vs_mofe},
                            {"loader", loader_report}};
   if (world.rank() == 0) {
     std::printf("%s\n", report.dump(2).c_str());

@@ -1,14 +1,18 @@
 #include "mofe/model/flops.h"
 
+#include <set>
+#include <string>
+
 namespace mofe::model {
 
 StepFlops step_flops(const config::ModelConfig& c, const config::TrainConfig& train, int64_t tokens,
-                     int64_t seq_len) {
+                     int64_t seq_len, const config::PeftConfig& peft) {
   const double T = double(tokens), D = c.hidden_size, F = c.intermediate_size, V = c.vocab_size,
                L = c.num_hidden_layers, S = seq_len;
   const double Dh = c.head_dim(), H = c.num_attention_heads, G = c.num_key_value_heads;
   const double attn_proj = 2.0 * T * (D * H * Dh * 2 + D * G * Dh * 2);  // q, o + k, v
-  const double scores = 2.0 * T * S * H * Dh * 2;                        // QK^T and PV
+  const double qkv_proj = 2.0 * T * (D * H * Dh + D * G * Dh * 2);
+  const double scores = 2.0 * T * S * H * Dh * 2;  // QK^T and PV
   const double head = 2.0 * T * D * V;
   double router = 0, ffn_active = 0, expert_trainable_share = 1.0;
   if (c.is_moe()) {
@@ -23,11 +27,52 @@ StepFlops step_flops(const config::ModelConfig& c, const config::TrainConfig& tr
   }
   StepFlops f;
   f.forward = L * (attn_proj + scores + router + ffn_active) + head;
-  // dX = dY W^T for every linear; the score matmuls have two gradient operands each.
+  if (!config::is_peft(train.mode)) {
+    // dX = dY W^T for every linear; the score matmuls have two gradient operands each.
+    f.input_grad = L * (attn_proj + 2 * scores + router + ffn_active) + head;
+    // dW = dY^T X for trainable linears only.
+    f.weight_grad = L * (attn_proj + router + expert_trainable_share * ffn_active) + head;
+    f.expert_weight_grad_skipped = L * (1.0 - expert_trainable_share) * ffn_active;
+    return f;
+  }
+  // PEFT: the base is frozen. With frozen embeddings nothing below layer 0's q/k/v needs a
+  // gradient, so their inputs get none (and layer 0's K side of the scores neither).
+  const bool embeddings = peft.train_embeddings;
   f.input_grad = L * (attn_proj + 2 * scores + router + ffn_active) + head;
-  // dW = dY^T X for trainable linears only.
-  f.weight_grad = L * (attn_proj + router + expert_trainable_share * ffn_active) + head;
-  f.expert_weight_grad_skipped = L * (1.0 - expert_trainable_share) * ffn_active;
+  if (!embeddings) f.input_grad -= qkv_proj + scores / 2;
+  f.weight_grad = (peft.train_router ? L * router : 0) + (embeddings ? head : 0);
+  f.expert_weight_grad_skipped = L * ffn_active;
+  // Adapters: per target, its rows and shape.
+  std::set<std::string> t;
+  for (const auto& x : peft.lora_targets) t.insert(config::canonical_target(x));
+  const double r = double(peft.lora_r), K = c.is_moe() ? double(c.num_experts_per_tok) : 1.0;
+  const bool dora = train.mode == config::TrainMode::kDora;
+  const double copies = c.is_moe() ? double(c.num_local_experts) : 1.0;
+  double fwd = 0, in_grad = 0, w_grad = 0;
+  auto adapter = [&](double rows, double in, double out, double n_weights, bool layer0_input) {
+    const double mm = 2.0 * rows * r * (in + out);
+    fwd += mm + (dora ? 2.0 * out * r * in * n_weights : 0);
+    w_grad += mm;
+    in_grad += layer0_input && !embeddings ? mm * (L - 1) / L : mm;
+  };
+  const double Hq = H * Dh, Hkv = G * Dh;
+  if (t.count("q_proj")) adapter(T, D, Hq, 1, true);
+  if (t.count("k_proj")) adapter(T, D, Hkv, 1, true);
+  if (t.count("v_proj")) adapter(T, D, Hkv, 1, true);
+  if (t.count("o_proj")) adapter(T, Hq, D, 1, false);
+  for (const char* p : {"gate_proj", "up_proj"})
+    if (t.count(p)) adapter(T * K, D, F, copies, false);
+  if (t.count("down_proj")) adapter(T * K, F, D, copies, false);
+  if (t.count("gate") && c.is_moe()) adapter(T, D, double(c.num_local_experts), 1, false);
+  fwd *= L, in_grad *= L, w_grad *= L;
+  if (t.count("lm_head")) {
+    const double mm = 2.0 * T * r * (D + V);
+    fwd += mm + (dora ? 2.0 * V * r * D : 0), in_grad += mm, w_grad += mm;
+  }
+  f.forward += fwd;
+  f.input_grad += in_grad;
+  f.weight_grad += w_grad;
+  f.adapter = fwd + in_grad + w_grad;
   return f;
 }
 

@@ -24,7 +24,7 @@ TransformerImpl::TransformerImpl(const config::ModelConfig& cfg, const dist::Pro
   table_ = collect_param_table(*this);
 }
 
-ModelOutput TransformerImpl::forward(const torch::Tensor& input_ids_BS) {
+ModelOutput TransformerImpl::forward(const torch::Tensor& input_ids_BS, bool with_logits) {
   ModelOutput out;
   auto h = embed_tokens(input_ids_BS);
   std::vector<torch::Tensor> aux;
@@ -38,7 +38,9 @@ ModelOutput TransformerImpl::forward(const torch::Tensor& input_ids_BS) {
     }
   }
   h = norm(h);
-  out.logits_BSV = lm_head ? lm_head(h) : torch::matmul(h, embed_tokens->weight.t());
+  out.h_BSD = h;
+  if (with_logits)
+    out.logits_BSV = lm_head ? lm_head(h) : torch::matmul(h, embed_tokens->weight.t());
   out.aux_loss = aux.empty() ? torch::zeros({}, h.options()) : torch::stack(aux).mean();
   return out;
 }

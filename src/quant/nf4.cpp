@@ -2,8 +2,14 @@
 
 #include <ATen/Parallel.h>
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
 #include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <type_traits>
 
 namespace mofe::quant {
 
@@ -163,6 +169,33 @@ std::vector<float> nf4_absmax(const Nf4Tensor& q, int64_t b0, int64_t b1) {
 }
 
 namespace {
+#if defined(__x86_64__)
+// AVX2: 8 elements (4 bytes) at a time, the code book looked up with two in-register
+// permutes. The same float multiply code[q] * absmax as the scalar loop, so the same bits.
+// `begin` is a multiple of 8 and the range whole groups of 8.
+__attribute__((target("avx2"))) void dequantize_avx2(const uint8_t* p, const float* am_of_block,
+                                                     int64_t first_block, int64_t begin,
+                                                     int64_t end, float* out) {
+  const auto& code = nf4_code();
+  const __m256 lo = _mm256_loadu_ps(code.data()), hi = _mm256_loadu_ps(code.data() + 8);
+  // Byte k of the 32-bit word holds elements 2k (high nibble) and 2k + 1 (low nibble).
+  const __m256i shifts = _mm256_setr_epi32(4, 0, 12, 8, 20, 16, 28, 24);
+  const __m256i nibble = _mm256_set1_epi32(0xF), seven = _mm256_set1_epi32(7);
+  for (int64_t i = begin; i < end; i += 8) {
+    uint32_t word;
+    std::memcpy(&word, p + (i >> 1), 4);
+    const __m256i idx =
+        _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32(int32_t(word)), shifts), nibble);
+    const __m256 from_lo = _mm256_permutevar8x32_ps(lo, idx);
+    const __m256 from_hi = _mm256_permutevar8x32_ps(hi, idx);  // uses idx & 7
+    const __m256 mask = _mm256_castsi256_ps(_mm256_cmpgt_epi32(idx, seven));
+    const __m256 v = _mm256_blendv_ps(from_lo, from_hi, mask);
+    const __m256 a = _mm256_set1_ps(am_of_block[i / kNf4Block - first_block]);
+    _mm256_storeu_ps(out + (i - begin), _mm256_mul_ps(v, a));
+  }
+}
+#endif
+
 // am[k]: the absmax of block first_block + k.
 template <typename T>
 void dequantize_into(const Nf4Tensor& q, const float* am_from, int64_t first_block, int64_t begin,
@@ -173,6 +206,18 @@ void dequantize_into(const Nf4Tensor& q, const float* am_from, int64_t first_blo
   // Grain of whole blocks: each task reads its own absmax values and bytes.
   at::parallel_for(begin, end, 1 << 15, [&](int64_t b0, int64_t b1) {
     int64_t i = b0;
+#if defined(__x86_64__)
+    if constexpr (std::is_same_v<T, float>) {
+      static const bool avx2 = __builtin_cpu_supports("avx2");
+      const int64_t v0 = (b0 + 7) / 8 * 8, v1 = b1 / 8 * 8;
+      if (avx2 && v1 > v0) {
+        for (; i < v0; ++i)  // up to a multiple of 8, scalar
+          out[i - begin] = T(code[(i & 1) ? (p[i >> 1] & 0xF) : (p[i >> 1] >> 4)] * am_of(i));
+        dequantize_avx2(p, am_from, first_block, v0, v1, out + (v0 - begin));
+        i = v1;
+      }
+    }
+#endif
     if (i < b1 && (i & 1)) {  // an odd start: the low nibble of its byte
       out[i - begin] = T(code[p[i >> 1] & 0xF] * am_of(i));
       ++i;

@@ -115,10 +115,17 @@ std::pair<double, double> Trainer::forward_backward(const std::vector<data::Batc
   const double accum = double(micro_batches.size());
   const double aux_coef = cfg_.model.is_moe() ? cfg_.model.router_aux_loss_coef : 0.0;
 
+  // A frozen plain head (the PEFT modes) is applied inside the loss, which never holds the
+  // [T, V] logit gradient whole.
+  const auto& head = model_->lm_head;
+  const bool fused_head =
+      head && head->weight.defined() && !head->weight.requires_grad() && !head->adapter();
   std::vector<double> sums{0.0, 0.0};  // [loss sum, aux share]
   for (const auto& b : micro_batches) {
-    auto out = model_(b.input_ids_BS.to(device_));
-    auto loss_sum = model::lm_loss_sum(out.logits_BSV, b.targets_BS.to(device_));
+    auto out = model_->forward(b.input_ids_BS.to(device_), !fused_head);
+    auto targets = b.targets_BS.to(device_);
+    auto loss_sum = fused_head ? model::head_loss_sum(out.h_BSD, head->weight, targets)
+                               : model::lm_loss_sum(out.logits_BSV, targets);
     auto loss = loss_sum / global_tokens + out.aux_loss * (aux_coef / accum);
     if (inject_nan_) {  // MOFE_FAULT=loss:nan: poisons the loss and, through backward, the grads
       loss_sum = loss_sum * std::nan("");

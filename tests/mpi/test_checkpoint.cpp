@@ -8,8 +8,11 @@
 
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
 
 #include "mofe/ckpt/checkpoint.h"
+#include "mofe/ckpt/tensor_file.h"
 #include "mofe/core/error.h"
 #include "mofe/dist/backend.h"
 #include "mofe/train/run_lock.h"
@@ -26,6 +29,7 @@ config::RunConfig run_config(int ep, const std::string& dir, config::TrainMode m
   auto cfg = fixtures::tiny_config(4, "float32");
   cfg.train.mode = mode;
   cfg.train.steps = 8;
+  cfg.peft.lora_targets = {"q_proj", "v_proj", "w1", "w2"};  // PEFT modes: experts' adapters too
   cfg.parallel.ep_size = ep;
   cfg.parallel.resolve(world.size(), 4);
   cfg.checkpoint.dir = dir;
@@ -94,6 +98,44 @@ void check_bitwise_resume(config::TrainMode mode, const std::string& name) {
 
 TEST(Checkpoint, BitwiseResumeMofe) { check_bitwise_resume(config::TrainMode::kMofe, "mofe"); }
 TEST(Checkpoint, BitwiseResumeFull) { check_bitwise_resume(config::TrainMode::kFull, "full"); }
+// Adapters and their AdamW moments come back; the frozen base (fp32, or NF4 re-quantised from
+// its source) is the same, so the continued curve is bitwise the uninterrupted one.
+TEST(Checkpoint, BitwiseResumeLora) { check_bitwise_resume(config::TrainMode::kLora, "lora"); }
+TEST(Checkpoint, BitwiseResumeDora) { check_bitwise_resume(config::TrainMode::kDora, "dora"); }
+TEST(Checkpoint, BitwiseResumeQlora) { check_bitwise_resume(config::TrainMode::kQlora, "qlora"); }
+
+TEST(Checkpoint, PeftCheckpointHoldsAdaptersAndNamesItsBase) {
+  auto world = dist::Communicator::world();
+  const std::string dir = fresh_dir("peft_contents");
+  auto cfg = run_config(world.size(), dir, config::TrainMode::kQlora);
+  auto groups = fixtures::world_groups(cfg.parallel.ep_size, 4);
+  auto backend = dist::make_backend("mpi", torch::kCPU);
+  train::Trainer t(cfg, groups, *backend, torch::kCPU);
+  run_steps(t, cfg, 0, 2);
+  save(cfg.checkpoint, cfg, 2, t, groups);
+  if (world.rank() == 0) {
+    const std::string step = dir + "/step_00000002";
+    std::set<std::string> stored;
+    for (const auto& e : std::filesystem::recursive_directory_iterator(step))
+      if (e.path().extension() == ".h5")
+        for (const auto& [name, tensor] : ckpt::read_tensors(e.path().string()))
+          stored.insert(name);
+    // Every adapter tensor with both moments, and nothing of the frozen base.
+    int64_t adapters = 0;
+    for (const auto& s : stored) {
+      const bool moment = s.rfind("m:", 0) == 0 || s.rfind("v:", 0) == 0;
+      const std::string name = moment ? s.substr(2) : s;
+      EXPECT_NE(name.find("lora_"), std::string::npos) << "a frozen tensor was written: " << s;
+      adapters += moment ? 0 : 1;
+    }
+    // q, v per layer, w1, w2 per expert and layer: (2 + 2 * 4) * 2 layers, A and B each.
+    EXPECT_EQ(adapters, (2 + 2 * 4) * 2 * 2);
+    std::ifstream in(step + "/state.json");
+    const auto st = nlohmann::json::parse(in);
+    EXPECT_EQ(st["frozen_source"]["source"], "init");
+    EXPECT_EQ(st["config"]["train"]["mode"], "qlora");
+  }
+}
 
 TEST(Checkpoint, LoadsOnAnotherExpertParallelLayout) {
   auto world = dist::Communicator::world();

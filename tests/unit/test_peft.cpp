@@ -13,6 +13,7 @@
 #include "mofe/config/options.h"
 #include "mofe/core/error.h"
 #include "mofe/dist/backend.h"
+#include "mofe/model/lm_loss.h"
 #include "mofe/model/param_count.h"
 #include "mofe/peft/adapter_io.h"
 #include "mofe/peft/dora.h"
@@ -311,6 +312,35 @@ TEST(Nf4, FrozenLinearIsTheMatmulWithTheDequantisedWeightBothWays) {
   bf->assign(w2);
   EXPECT_TRUE(torch::equal(bf->dequantize(), w2.to(torch::kBFloat16).to(torch::kDouble)));
   EXPECT_EQ(bf->bytes(), 64 * 32 * 2);
+}
+
+TEST(Nf4, AnyShapeIsStoredAsBitsandbytesDoesNoPaddingRefusal) {
+  // 37 x 29 = 1073 elements: blocks run over the flattened weight, the last one short with its
+  // own absmax, an odd count padded by one nibble. Stored and multiplied like any other.
+  auto w = torch::randn({37, 29}, torch::kDouble);
+  quant::FrozenWeight fw(quant::WeightStorage::kNf4, {37, 29}, torch::kDouble, true);
+  fw.assign(w);
+  EXPECT_EQ(fw.nf4().blocks(), 17);
+  auto deq = fw.dequantize();
+  EXPECT_TRUE(
+      torch::equal(deq, quant::nf4_dequantize(quant::nf4_quantize(w, true), torch::kDouble)));
+  EXPECT_LT((deq - w).abs().max().item<double>(), 0.2 * w.abs().max().item<double>());
+}
+
+TEST(Peft, FusedHeadLossEqualsTheLossOfTheLogits) {
+  // head_loss_sum(h, W) = lm_loss_sum(h W^T), and its input gradient (float64).
+  torch::manual_seed(9);
+  auto h = torch::randn({2, 300, 16}, torch::kDouble).set_requires_grad(true);
+  auto h2 = h.detach().clone().set_requires_grad(true);
+  auto W = torch::randn({50, 16}, torch::kDouble);
+  auto targets = torch::randint(0, 50, {2, 300}, torch::kLong);
+  targets.index_put_({0, torch::indexing::Slice(0, 7)}, -100);  // ignored positions
+  auto a = model::head_loss_sum(h, W, targets);
+  auto b = model::lm_loss_sum(torch::matmul(h2, W.t()), targets);
+  EXPECT_NEAR(a.item<double>(), b.item<double>(), 1e-10 * std::abs(b.item<double>()));
+  a.backward();
+  b.backward();
+  EXPECT_LT(fixtures::rel_err(h.grad(), h2.grad()), 1e-12);
 }
 
 // ---- LoRA and DoRA against peft's formulas -----------------------------------------------

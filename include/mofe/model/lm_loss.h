@@ -17,4 +17,10 @@ constexpr int64_t kIgnoreIndex = -100;
 // logits_BSV [B, S, V] (float32 or float64), targets_BS int64 [B, S]. Returns a scalar.
 torch::Tensor lm_loss_sum(const torch::Tensor& logits_BSV, const torch::Tensor& targets_BS);
 
+// The same loss from the final hidden states and a *frozen* head W [V, D] (the PEFT modes):
+// logits = h W^T inside, and backward produces grad_h chunk by chunk, so the [T, V] logit
+// gradient (131 MB per 1024 tokens at V = 32000) is never held whole. No gradient for W.
+torch::Tensor head_loss_sum(const torch::Tensor& h_BSD, const torch::Tensor& W_VD,
+                            const torch::Tensor& targets_BS);
+
 }  // namespace mofe::model

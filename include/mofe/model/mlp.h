@@ -20,4 +20,7 @@ class MLPImpl : public torch::nn::Module {
 };
 TORCH_MODULE(MLP);
 
+// silu(g) * u (the SwiGLU gate) that keeps only g and u for backward.
+torch::Tensor swiglu(const torch::Tensor& g, const torch::Tensor& u);
+
 }  // namespace mofe::model

@@ -18,8 +18,9 @@
 namespace mofe::model {
 
 struct ModelOutput {
-  torch::Tensor logits_BSV;
-  torch::Tensor aux_loss;  // this rank's share, mean over MoE layers; 0 for a dense model
+  torch::Tensor logits_BSV;  // undefined when forward(ids, false) stopped before the head
+  torch::Tensor h_BSD;       // the final norm's output (the head's input)
+  torch::Tensor aux_loss;    // this rank's share, mean over MoE layers; 0 for a dense model
   std::vector<std::vector<int64_t>> rows_per_expert;  // [layer][E], global
   std::vector<torch::Tensor> topk_ids_BSK;            // [layer] this rank's routing choices
 };
@@ -31,7 +32,9 @@ class TransformerImpl : public torch::nn::Module, public HasRoles {
   // initialisation, or io::load_into() for a model's weights.
   TransformerImpl(const config::ModelConfig& cfg, const dist::ProcessGroups& groups,
                   dist::CommBackend& backend, const BuildOptions& build = {});
-  ModelOutput forward(const torch::Tensor& input_ids_BS);
+  // with_logits = false: stop at the final norm (the caller applies the head, fused with the
+  // loss: model/lm_loss.h).
+  ModelOutput forward(const torch::Tensor& input_ids_BS, bool with_logits = true);
 
   // The residual stream entering each layer ([L] x [B, S, D]; layer 0 gets the embeddings),
   // for left-padded prompts (key_mask_BS: true = real token): what mergekit's hidden gate
