@@ -71,6 +71,10 @@ int run_train(const Args& args, dist::MpiEnv& env) {
         parsed = config::parse_run_config(args);
         if (parsed.help) return;
         auto& c = parsed.config;
+        if (parsed.dry_run) {  // reads no data: a dataset still to be made is no error
+          c.data.source = "synthetic";
+          c.data.tokenizer.clear();
+        }
         c.validate(env.world_size());
         if (parsed.dry_run) return;
         device = core::select_device(c.runtime, env.local_rank());
