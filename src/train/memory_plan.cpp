@@ -43,11 +43,14 @@ int64_t activation_bytes(const config::RunConfig& cfg, int64_t dtype_bytes) {
                      + T * H * Dh + T * D;   // attention output, o_proj output
   if (m.is_moe()) {
     const double K = double(m.num_experts_per_tok), E = double(m.num_local_experts);
-    per_layer += 2 * T * E         // router logits, probabilities
-                 + 3 * T * K * D   // gathered, exchanged, expert output rows
-                 + 4 * T * K * F;  // gate, up, silu(gate), product
+    // The SwiGLU keeps gate and up (model/mlp.h); the down projection's input only when the
+    // experts' weights train.
+    const bool experts_train = cfg.train.mode == config::TrainMode::kFull;
+    per_layer += 2 * T * E                               // router logits, probabilities
+                 + 3 * T * K * D                         // gathered, exchanged, expert output rows
+                 + (experts_train ? 3 : 2) * T * K * F;  // gate, up (, their product)
   } else {
-    per_layer += 4 * T * F + T * D;
+    per_layer += 3 * T * F + T * D;
   }
   const double logits = 2 * T * V;  // logits and their gradient
   return int64_t((double(m.num_hidden_layers) * per_layer + logits) * double(dtype_bytes));

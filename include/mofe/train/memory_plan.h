@@ -7,8 +7,8 @@
 //   activations  an estimate of what one micro-batch keeps for backward: per layer the norm
 //                inputs and outputs, q/k/v and the rotated q/k, the attention scores and
 //                probabilities (B x H x S x S each), the attention output, the routed rows
-//                and each expert's four F-wide intermediates (top-k of the tokens), and the
-//                [T, V] logits with their gradient
+//                and each expert's F-wide intermediates (gate and up; their product too when
+//                the experts train), and the [T, V] logits with their gradient
 // The peak estimate is their sum; it leaves out the allocator's slack and the libraries'
 // own memory (LibTorch, MPI: a few hundred MB), which `mofe bench` shows as the difference.
 #pragma once
