@@ -71,6 +71,13 @@ int run_train(const Args& args, dist::MpiEnv& env) {
         parsed = config::parse_run_config(args);
         if (parsed.help) return;
         auto& c = parsed.config;
+        if (!c.peft.adapter.empty()) {
+          // The adapter's own settings apply (as PeftModel.from_pretrained takes them).
+          if (!config::is_peft(c.train.mode))
+            throw UsageError("--adapter loads a peft adapter: it needs --mode lora, dora or qlora");
+          peft::adopt_adapter_config(peft::read_adapter_config(c.peft.adapter), c.peft,
+                                     c.train.mode, parsed.given);
+        }
         if (parsed.dry_run) {  // reads no data: a dataset still to be made is no error
           c.data.source = "synthetic";
           c.data.tokenizer.clear();

@@ -8,7 +8,6 @@
 
 #include "mofe/ckpt/open_model.h"
 #include "mofe/core/error.h"
-#include "mofe/peft/adapter_io.h"
 
 namespace po = boost::program_options;
 
@@ -317,15 +316,8 @@ ParsedRun parse_run_config(const std::vector<std::string>& args) {
   t.freeze_experts = parse_int_list(freeze, "--freeze-experts");
   pf.lora_targets = parse_name_list(targets);
   out.dry_run = dry_run;
-  if (!pf.adapter.empty()) {
-    // The adapter's own settings apply (as PeftModel.from_pretrained takes them).
-    std::vector<std::string> given;
-    for (const auto& kv : vm)
-      if (!kv.second.defaulted()) given.push_back(kv.first);
-    if (!is_peft(t.mode))
-      throw UsageError("--adapter loads a peft adapter: it needs --mode lora, dora or qlora");
-    peft::adopt_adapter_config(peft::read_adapter_config(pf.adapter), pf, t.mode, given);
-  }
+  for (const auto& kv : vm)
+    if (!kv.second.defaulted()) out.given.push_back(kv.first);
   if (t.metrics_file.empty()) t.metrics_file = t.out_dir + "/metrics.jsonl";
   if (ck.dir.empty()) ck.dir = t.out_dir + "/checkpoints";
   c.runtime.blas_probe = !vm["no-blas-probe"].as<bool>();

@@ -20,6 +20,7 @@ struct ParsedRun {
   bool help = false;
   bool dry_run = false;  // --dry-run: report parameters and memory per rank, then exit
   std::string help_text;
+  std::vector<std::string> given;  // options set on the command line or in the file
 };
 
 // args: the subcommand's arguments (without "mofe train"). Throws UsageError.
