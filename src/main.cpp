@@ -58,8 +58,19 @@ int main(int argc, char** argv) {
   if (!mofe::fault::describe().empty())
     mofe::log::warn0("fault injection armed: MOFE_FAULT=" + mofe::fault::describe());
   mofe::cli::Args args(argv + 2, argv + argc);
+  int code = mofe::kExitFailure;
   try {
     return it->second(args, env);
+  } catch (const mofe::InputError& e) {
+    // The user's input: one line, the usage exit code, for the whole job.
+    std::string what = e.what();
+    if (auto nl = what.find('\n'); nl != std::string::npos) what = what.substr(0, nl);
+    if (env.world_size() > 1)
+      std::fprintf(stderr, "mofe: error (rank %d): %s\n", env.world_rank(), what.c_str());
+    else
+      std::fprintf(stderr, "mofe: error: %s\n", what.c_str());
+    std::fflush(stderr);
+    code = mofe::kExitUsage;
   } catch (const std::exception& e) {
     // Only this rank may know: say who and where, then take the whole job down.
     std::string what = e.what();
@@ -70,6 +81,6 @@ int main(int argc, char** argv) {
   }
   // Alone there is no peer to release: finish cleanly. With peers, MPI_Abort brings down
   // every rank, wherever it is waiting.
-  if (env.world_size() == 1) return mofe::kExitFailure;
-  mofe::dist::MpiEnv::abort(mofe::kExitFailure);
+  if (env.world_size() == 1) return code;
+  mofe::dist::MpiEnv::abort(code);
 }

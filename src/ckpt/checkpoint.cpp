@@ -53,12 +53,7 @@ void load_with_state(const std::map<std::string, torch::Tensor>& in, const State
   }
 }
 
-bool all_ok(bool ok, const dist::Communicator& world) {
-  int mine = ok ? 1 : 0, all = 0;
-  dist::CollectiveScope scope("checkpoint agreement", world);
-  MOFE_CHECK_MPI(MPI_Allreduce(&mine, &all, 1, MPI_INT, MPI_MIN, world.raw()));
-  return all == 1;
-}
+bool all_ok(bool ok, const dist::Communicator& world) { return world.all_true(ok); }
 
 // fsync a file or directory: "published" must mean on disk, not in this node's page cache.
 void sync_path(const fs::path& p) {
@@ -111,8 +106,8 @@ SaveReport save(const config::CheckpointConfig& cc, const config::RunConfig& run
   }
   groups.world.barrier();
 
-  // Fault injection counts steps as messages do: the loop index of the step being saved.
-  const int64_t fault_step = log::identity().step;
+  // Fault injection names a checkpoint by the step it saves (counted from 1).
+  const int64_t fault_step = step;
   bool first_file = true;
   auto wrote_file = [&] {
     if (first_file) fault::at("checkpoint-write", fault_step);
@@ -149,6 +144,7 @@ SaveReport save(const config::CheckpointConfig& cc, const config::RunConfig& run
     st["version"] = 1;
     st["step"] = step;
     st["optimizer_steps"] = *state.optimizer_steps;
+    st["samples"] = *state.samples;
     st["frozen_experts"] = cc.full ? nlohmann::json("in this checkpoint") : state.provenance;
     st["frozen_source"] = state.provenance;
     st["layout"] = {
@@ -211,7 +207,16 @@ int64_t load_one(const std::string& path, TrainState& state) {
     load_with_state(cache[file], t, file);
   }
   *state.optimizer_steps = st.at("optimizer_steps").get<int64_t>();
-  return st.at("step").get<int64_t>();
+  const int64_t step = st.at("step").get<int64_t>();
+  if (st.contains("samples")) {
+    *state.samples = st.at("samples").get<int64_t>();
+  } else {  // before samples were recorded: step x that run's global batch
+    const auto& t = st.at("config").at("train");
+    const auto& l = st.at("layout");
+    *state.samples = step * t.at("micro_batch").get<int64_t>() * t.at("grad_accum").get<int64_t>() *
+                     l.at("dp").get<int64_t>() * l.at("ep").get<int64_t>();
+  }
+  return step;
 }
 
 // "model at PATH (crc32:...)" / "the seeded initialisation (seed 7)": for messages.
@@ -237,11 +242,16 @@ int64_t restore(const config::CheckpointConfig& cc, TrainState& state,
   std::vector<std::string> candidates;
   if (cc.resume == "auto") {
     // Newest first, starting at the one `latest` names: a directory newer than that was renamed
-    // but never published (clean_unpublished removes it when the run holds its lock).
-    const std::string latest = latest_name(cc.dir);
+    // but never published (clean_unpublished removes it when the run holds its lock). When
+    // `latest` cannot be read, every intact checkpoint is a candidate, newest first.
+    const Latest latest = read_latest(cc.dir);
+    if (latest.state == Latest::State::kUnreadable)
+      log::warn0("'" + cc.dir + "/latest' is unreadable ('" + latest.text +
+                 "'): resuming from the newest intact step_* checkpoint instead");
     auto all = published(cc.dir);
     for (auto it = all.rbegin(); it != all.rend(); ++it)
-      if (latest.empty() || fs::path(*it).filename().string() <= latest) candidates.push_back(*it);
+      if (latest.state != Latest::State::kValid || fs::path(*it).filename().string() <= latest.name)
+        candidates.push_back(*it);
     if (candidates.empty()) {
       log::info0("resume auto: no checkpoint in " + cc.dir + ", starting from scratch");
       return 0;
@@ -268,13 +278,19 @@ int64_t restore(const config::CheckpointConfig& cc, TrainState& state,
   throw IoError("no intact checkpoint in " + cc.dir);
 }
 
-void check_resume_source(const config::CheckpointConfig& cc, const nlohmann::json& provenance) {
+void check_resume(const config::CheckpointConfig& cc, const config::RunConfig& run,
+                  const nlohmann::json& provenance) {
   if (cc.resume.empty()) return;
   std::string path = cc.resume;
   if (cc.resume == "auto") {
     const std::string latest = latest_name(cc.dir);
-    if (latest.empty()) return;
-    path = (fs::path(cc.dir) / latest).string();
+    if (latest.empty()) {  // restore() falls back to the newest intact one: check that
+      const auto all = published(cc.dir);
+      if (all.empty()) return;
+      path = all.back();
+    } else {
+      path = (fs::path(cc.dir) / latest).string();
+    }
   }
   nlohmann::json st;
   try {
@@ -282,23 +298,55 @@ void check_resume_source(const config::CheckpointConfig& cc, const nlohmann::jso
   } catch (const IoError&) {
     return;  // damage is restore()'s to report (and, under auto, to fall back from)
   }
-  if (!st["frozen_experts"].is_object()) return;  // --full-checkpoint: frozen weights inside
-  const auto& recorded = st.contains("frozen_source") ? st["frozen_source"] : st["frozen_experts"];
-  if (!same_source(recorded, provenance))
-    throw UsageError("checkpoint '" + path + "' was trained on " + describe_source(recorded) +
-                     ", this run starts from " + describe_source(provenance) +
-                     ": its frozen weights would not match (give the same --model and --seed, or "
-                     "a new --out-dir)");
+  const auto& then = st.value("config", nlohmann::json::object());
+  const auto now = run.to_json();
+  auto refuse = [&](const std::string& setting, const nlohmann::json& a, const nlohmann::json& b) {
+    throw UsageError("cannot resume from '" + path + "': " + setting + " is " + a.dump() +
+                     " in the checkpoint and " + b.dump() +
+                     " in this run (resume with the checkpoint's value, or start a new "
+                     "--out-dir)");
+  };
+  auto same = [&](const char* section, const char* key, const std::string& setting) {
+    const auto& a = then.value(section, nlohmann::json::object());
+    const auto& b = now.at(section);
+    if (!a.contains(key)) return;  // a checkpoint from before the setting existed
+    if (a.at(key) != b.at(key)) refuse(setting, a.at(key), b.at(key));
+  };
+  // The frozen weights first: what a resume from another base would silently mix.
+  if (st["frozen_experts"].is_object()) {  // not so for --full-checkpoint: they are inside
+    const auto& recorded =
+        st.contains("frozen_source") ? st["frozen_source"] : st["frozen_experts"];
+    if (!same_source(recorded, provenance))
+      throw UsageError("checkpoint '" + path + "' was trained on " + describe_source(recorded) +
+                       ", this run starts from " + describe_source(provenance) +
+                       ": its frozen weights would not match (give the same --model and --seed, "
+                       "or a new --out-dir)");
+  }
+  same("train", "mode", "--mode");
+  same("train", "seed", "--seed");
+  for (const char* k :
+       {"hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
+        "num_key_value_heads", "vocab_size", "num_local_experts", "num_experts_per_tok",
+        "tie_word_embeddings", "rope_theta", "rms_norm_eps"})
+    same("model", k, std::string("the model's ") + k);
+  if (config::is_peft(run.train.mode))
+    for (const char* k : {"lora_r", "lora_alpha", "lora_targets", "use_rslora", "train_router",
+                          "train_embeddings", "frozen_dtype", "double_quant"})
+      same("peft", k, std::string("--") + k);
 }
 
 void clean_unpublished(const std::string& dir) {
   if (!fs::is_directory(dir)) return;
-  const std::string latest = latest_name(dir);
+  const Latest latest = read_latest(dir);
+  if (latest.state == Latest::State::kUnreadable)
+    log::warn0("'" + dir + "/latest' is unreadable ('" + latest.text +
+               "'): keeping every step_* directory");
   std::vector<fs::path> doomed;
   for (const auto& e : fs::directory_iterator(dir)) {
     const std::string n = e.path().filename().string();
     const bool tmp = n.size() > 4 && n.compare(n.size() - 4, 4, ".tmp") == 0;
-    const bool unpublished = !tmp && n.rfind("step_", 0) == 0 && !latest.empty() && n > latest;
+    const bool unpublished = !tmp && n.rfind("step_", 0) == 0 &&
+                             latest.state == Latest::State::kValid && n > latest.name;
     if (tmp || unpublished) doomed.push_back(e.path());
   }
   for (const auto& p : doomed) {
@@ -308,10 +356,28 @@ void clean_unpublished(const std::string& dir) {
   }
 }
 
+Latest read_latest(const std::string& dir) {
+  Latest l;
+  const fs::path p = fs::path(dir) / "latest";
+  if (!fs::exists(p)) return l;
+  std::ifstream in(p);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+  l.text = text.substr(0, 64);
+  const bool shaped = text.size() == 13 && text.compare(0, 5, "step_") == 0 &&
+                      text.find_first_not_of("0123456789", 5) == std::string::npos;
+  if (shaped && fs::exists(fs::path(dir) / text / "state.json")) {
+    l.state = Latest::State::kValid;
+    l.name = text;
+  } else {
+    l.state = Latest::State::kUnreadable;
+  }
+  return l;
+}
+
 std::string latest_name(const std::string& dir) {
-  std::string name;
-  std::ifstream(fs::path(dir) / "latest") >> name;
-  return name;
+  const Latest l = read_latest(dir);
+  return l.state == Latest::State::kValid ? l.name : "";
 }
 
 }  // namespace mofe::ckpt

@@ -8,6 +8,7 @@
 
 #include "mofe/ckpt/tensor_file.h"
 #include "mofe/core/error.h"
+#include "mofe/io/staged_dir.h"
 #include "mofe/model/param_layout.h"
 
 namespace mofe::ckpt {
@@ -41,19 +42,22 @@ std::string checksum_of(const std::string& dir, const std::vector<std::string>& 
 
 }  // namespace
 
-std::string write_model_dir(const std::string& dir, const ModelDirInfo& info,
+std::string write_model_dir(const std::string& final_dir, const ModelDirInfo& info,
                             const std::function<torch::Tensor(const std::string&)>& get,
-                            const dist::Communicator& comm) {
+                            const dist::Communicator& comm,
+                            const std::vector<std::pair<std::string, std::string>>& extra_files) {
   const auto layout = model::param_layout(info.config);
   std::map<std::string, std::vector<const model::ParamSpec*>> by_file;
   for (const auto& s : layout) by_file[file_for(s)].push_back(&s);
   std::vector<std::string> files;
   for (const auto& kv : by_file) files.push_back(kv.first);
 
-  if (comm.rank() == 0) {
-    fs::remove(fs::path(dir) / "model.json");  // incomplete until rewritten
-    fs::create_directories(fs::path(dir) / "experts");
-  }
+  // Every rank writes into one staging directory; rank 0 publishes it when all is there.
+  std::string token = comm.rank() == 0 ? io::make_staging_token() : "";
+  comm.broadcast(token, 0);
+  io::StagedDir staged(final_dir, token, comm.rank() == 0);
+  const std::string dir = staged.path();
+  if (comm.rank() == 0) fs::create_directories(fs::path(dir) / "experts");
   comm.barrier();
   // dense.h5 on rank 0; expert files round-robin over all ranks.
   int next = 0;
@@ -81,23 +85,25 @@ std::string write_model_dir(const std::string& dir, const ModelDirInfo& info,
     j["source_dtype"] = info.source_dtype;
     j["provenance"] = info.provenance;
     j["checksum"] = sum;
-    const fs::path tmp = fs::path(dir) / "model.json.tmp";
-    std::ofstream(tmp) << j.dump(2) << "\n";
-    fs::rename(tmp, fs::path(dir) / "model.json");
+    std::ofstream out(fs::path(dir) / "model.json");
+    out << j.dump(2) << "\n";
+    out.close();
+    if (!out) throw IoError("cannot write '" + dir + "/model.json'");
+    for (const auto& [from, name] : extra_files)
+      fs::copy_file(from, fs::path(dir) / name, fs::copy_options::overwrite_existing);
+    staged.publish();
   }
-  std::vector<char> buf(32, 0);
-  std::copy(sum.begin(), sum.end(), buf.begin());
-  MOFE_CHECK_MPI(MPI_Bcast(buf.data(), 32, MPI_CHAR, 0, comm.raw()));
-  return std::string(buf.data());
+  comm.broadcast(sum, 0);
+  return sum;
 }
 
 ModelDir::ModelDir(const std::string& dir) : dir_(dir) {
   const fs::path p = fs::path(dir) / "model.json";
   std::ifstream in(p);
-  if (!in) throw IoError("'" + dir + "' has no model.json (not a complete mofe model)");
+  if (!in) throw InputError("'" + dir + "' has no model.json (not a complete mofe model)");
   nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
   if (j.is_discarded() || j.value("format", "") != "mofe-model")
-    throw IoError("'" + p.string() + "' is not a mofe model description");
+    throw InputError("'" + p.string() + "' is not a mofe model description");
   info_.config = config::ModelConfig::from_json(j.at("config"));
   info_.source_dtype = j.value("source_dtype", "F32");
   info_.provenance = j.value("provenance", nlohmann::json::object());

@@ -120,10 +120,15 @@ class CheckpointModel : public io::ModelSource {
   std::unique_ptr<io::ModelSource> frozen_;
 };
 
-std::string read_latest(const fs::path& checkpoints) {
-  const std::string name = latest_name(checkpoints.string());
-  if (name.empty()) throw IoError("'" + checkpoints.string() + "/latest' is empty");
-  return (checkpoints / name).string();
+std::string latest_checkpoint(const fs::path& checkpoints) {
+  const Latest l = read_latest(checkpoints.string());
+  if (l.state != Latest::State::kValid)
+    throw InputError("'" + checkpoints.string() + "/latest' " +
+                     (l.state == Latest::State::kAbsent
+                          ? "does not exist"
+                          : "names no checkpoint ('" + l.text + "')") +
+                     ": give the checkpoint directory (step_*) itself");
+  return (checkpoints / l.name).string();
 }
 
 }  // namespace
@@ -134,8 +139,9 @@ std::unique_ptr<io::ModelSource> open_model(const std::string& path) {
   if (io::is_hf_dir(path)) return std::make_unique<io::HfModel>(path);
   if (fs::exists(p / "model.json")) return std::make_unique<ModelDir>(path);
   if (fs::exists(p / "state.json")) return std::make_unique<CheckpointModel>(path);
-  if (fs::exists(p / "latest")) return open_model(read_latest(p));
-  if (fs::exists(p / "checkpoints" / "latest")) return open_model(read_latest(p / "checkpoints"));
+  if (fs::exists(p / "latest")) return open_model(latest_checkpoint(p));
+  if (fs::exists(p / "checkpoints" / "latest"))
+    return open_model(latest_checkpoint(p / "checkpoints"));
   throw UsageError("'" + path +
                    "' is not a model: expected a Hugging Face directory (config.json + "
                    "*.safetensors), a mofe model (model.json) or a checkpoint (state.json)");

@@ -74,7 +74,7 @@ nlohmann::json index_of(const io::H5File& f, const std::string& path) {
   try {
     return nlohmann::json::parse(std::string(bytes.begin(), bytes.end()));
   } catch (const nlohmann::json::exception& e) {
-    throw IoError("'" + path + "': damaged index: " + e.what());
+    throw InputError("'" + path + "': damaged index: " + e.what());
   }
 }
 
@@ -90,7 +90,7 @@ torch::Tensor read_one(const io::H5File& f, const std::string& path, const std::
     t = torch::from_blob(v.data(), {int64_t(v.size())}, torch::kDouble).clone();
   }
   if (crc_of(t) != entry.at("crc32").get<uint32_t>())
-    throw IoError("'" + path + "': tensor '" + name + "' fails its CRC-32 check");
+    throw InputError("'" + path + "': tensor '" + name + "' fails its CRC-32 check");
   return t.view(shape);
 }
 }  // namespace
@@ -116,7 +116,7 @@ torch::Tensor read_tensor(const std::string& path, const std::string& name) {
   auto f = io::H5File::open_read(path);
   const auto index = index_of(f, path);
   auto it = index.find(name);
-  if (it == index.end()) throw IoError("'" + path + "' has no tensor '" + name + "'");
+  if (it == index.end()) throw InputError("'" + path + "' has no tensor '" + name + "'");
   return read_one(f, path, name, *it);
 }
 

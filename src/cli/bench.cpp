@@ -180,9 +180,8 @@ int run_bench(const Args& args, dist::MpiEnv& env) {
     // Slowest rank sets the pace: take the max over ranks of time and memory.
     std::vector<double> v{timed, core::peak_rss_mb(), backend->stats().all_to_all_s,
                           backend->stats().all_reduce_s};
-    std::vector<double> mx(v.size());
-    MOFE_CHECK_MPI(
-        MPI_Allreduce(v.data(), mx.data(), int(v.size()), MPI_DOUBLE, MPI_MAX, world.raw()));
+    std::vector<double> mx = v;
+    world.all_reduce(mx, dist::Reduce::kMax);
     const double step_s = mx[0] / o.steps;
     const auto flops = model::step_flops(cfg.model, cfg.train, mb * S, S, cfg.peft);
     const auto counts = model::count_parameters(cfg.model, cfg.train, cfg.peft);
@@ -229,7 +228,7 @@ int run_bench(const Args& args, dist::MpiEnv& env) {
         std::vector<double> t{
             saved.seconds,
             std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count()};
-        MOFE_CHECK_MPI(MPI_Allreduce(MPI_IN_PLACE, t.data(), 2, MPI_DOUBLE, MPI_MAX, world.raw()));
+        world.all_reduce(t, dist::Reduce::kMax);
         r[full ? "checkpoint_full" : "checkpoint"] = {
             {"bytes", saved.bytes}, {"write_s", t[0]}, {"read_s", t[1]}};
         char line[200];

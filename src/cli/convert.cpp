@@ -14,6 +14,7 @@
 #include "mofe/core/error.h"
 #include "mofe/core/log.h"
 #include "mofe/io/hf_model.h"
+#include "mofe/io/staged_dir.h"
 #include "mofe/peft/adapter_io.h"
 #include "mofe/peft/layout.h"
 #include "mofe/peft/merged_source.h"
@@ -52,7 +53,9 @@ int run_import(const Args& args, dist::MpiEnv& env) {
   po::options_description desc("mofe import HF_DIR OUT_DIR");
   desc.add_options()("help,h", "show this help")("in", po::value(&in), "Hugging Face directory")(
       "out", po::value(&out), "mofe model directory to write");
-  if (!parse_two(args, desc, in, out, "mofe import", env, help)) return kExitUsage;
+  if (!parse_two(args, desc, in, out, "mofe import", env, help,
+                 [&] { io::check_output_apart(out, {in}, "OUT_DIR"); }))
+    return kExitUsage;
   if (help) return print_help(desc), 0;
   const auto t0 = Clock::now();
   io::HfModel hf(in);
@@ -61,11 +64,11 @@ int run_import(const Args& args, dist::MpiEnv& env) {
   info.source_dtype = hf.source_dtype();
   info.provenance = {{"imported_from", fs::absolute(in).string()}, {"checksum", hf.checksum()}};
   auto world = dist::Communicator::world();
+  std::vector<std::pair<std::string, std::string>> extras;
+  if (fs::exists(fs::path(in) / "tokenizer.model"))
+    extras.push_back({(fs::path(in) / "tokenizer.model").string(), "tokenizer.model"});
   const auto sum = ckpt::write_model_dir(
-      out, info, [&](const std::string& n) { return hf.load(n); }, world);
-  if (world.rank() == 0 && fs::exists(fs::path(in) / "tokenizer.model"))
-    fs::copy_file(fs::path(in) / "tokenizer.model", fs::path(out) / "tokenizer.model",
-                  fs::copy_options::overwrite_existing);
+      out, info, [&](const std::string& n) { return hf.load(n); }, world, extras);
   char msg[512];
   std::snprintf(msg, sizeof msg, "imported %s (%s, %s, %zu tensors) into %s in %.2f s, %s",
                 in.c_str(), hf.config().is_moe() ? "Mixtral" : "Llama", hf.source_dtype().c_str(),
@@ -111,6 +114,7 @@ int run_export(const Args& args, dist::MpiEnv& env) {
       throw UsageError("--dtype: unknown dtype '" + opt.dtype +
                        "' (auto, bfloat16, float16 or float32)");
     src = ckpt::open_model(in);
+    io::check_output_apart(out, {in, src->path(), ckpt::base_model_path(in)}, "OUT_DIR");
     if ((merge_adapters || adapter_only) && src->adapters().is_null())
       throw UsageError(std::string(merge_adapters ? "--merge-adapters" : "--adapter-only") + ": '" +
                        in + "' holds no adapters (not a lora, dora or qlora run)");
@@ -119,34 +123,39 @@ int run_export(const Args& args, dist::MpiEnv& env) {
   if (help) return print_help(desc), 0;
   if (env.world_rank() != 0) return 0;  // one writer: the files are not split
   const auto t0 = Clock::now();
+  // Everything goes into OUT.tmp-*/ and appears as OUT at the end, or not at all.
+  io::StagedDir staged(out, io::make_staging_token());
   const nlohmann::json adapters = src->adapters();
   if (!adapters.is_null() && !merge_adapters) {
     // The adapter in peft's format: next to the exported base (OUT/adapter), or alone.
     const auto peft = config::PeftConfig::from_json(adapters.at("peft"));
     const auto layout =
         peft::adapter_layout(src->config(), peft::inference_options(adapters, torch::kFloat));
-    const std::string dir = adapter_only ? out : (fs::path(out) / "adapter").string();
-    std::string base = fs::absolute(out).string();
-    if (adapter_only) base = ckpt::base_model_path(in);
-    if (!adapter_only) fs::create_directories(out);
+    const std::string dir = adapter_only ? staged.path() : staged.path() + "/adapter";
+    const std::string base = adapter_only ? ckpt::base_model_path(in) : fs::absolute(out).string();
     peft::write_adapter(dir, *src, layout, peft, adapters.at("mode") == "dora", base);
     log::info0("exported the " + adapters.at("mode").get<std::string>() + " adapter of " + in +
-               " (" + std::to_string(layout.size()) + " tensors) to " + dir +
-               " in peft's format, base_model_name_or_path " + (base.empty() ? "(none)" : base));
-    if (adapter_only) return 0;
+               " (" + std::to_string(layout.size()) + " tensors) in peft's format to " + out +
+               (adapter_only ? "" : "/adapter") + ", base_model_name_or_path " +
+               (base.empty() ? "(none)" : base));
+    if (adapter_only) {
+      staged.publish();
+      return 0;
+    }
   }
   if (merge_adapters) src = std::make_unique<peft::MergedSource>(std::move(src));
   if (opt.dtype == "auto") {
     const auto d = src->source_dtype();
     opt.dtype = d == "BF16" ? "bfloat16" : d == "F16" ? "float16" : "float32";
   }
-  const int64_t n = io::write_hf_model(*src, out, opt);
+  const int64_t n = io::write_hf_model(*src, staged.path(), opt);
   if (tokenizer.empty()) tokenizer = ckpt::find_tokenizer(in);
   if (!tokenizer.empty())
-    fs::copy_file(tokenizer, fs::path(out) / "tokenizer.model",
+    fs::copy_file(tokenizer, fs::path(staged.path()) / "tokenizer.model",
                   fs::copy_options::overwrite_existing);
   else
     log::warn0("no tokenizer.model found for '" + in + "'; give --tokenizer to include one");
+  staged.publish();
   char msg[512];
   std::snprintf(msg, sizeof msg, "exported %s (%s) to %s: %lld tensors, %s, %s layout, %.2f s",
                 in.c_str(), src->kind().c_str(), out.c_str(), (long long)n, opt.dtype.c_str(),

@@ -5,6 +5,7 @@
 #include <boost/program_options.hpp>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 
@@ -132,8 +133,7 @@ int run_eval(const Args& args, dist::MpiEnv& env) {
   const auto requests = eval::build_requests(
       task, mine, [&](const std::string& s) { return tok->encode(s); }, bos, a.num_fewshot,
       max_len);
-  int64_t total = int64_t(requests.size());
-  MOFE_CHECK_MPI(MPI_Allreduce(MPI_IN_PLACE, &total, 1, MPI_INT64_T, MPI_SUM, world.raw()));
+  const int64_t total = world.all_reduce(int64_t(requests.size()), dist::Reduce::kSum);
   log::info0("eval: " + task.name + ", " + std::to_string(n_docs) + " documents, " +
              std::to_string(total) + " requests, " + std::to_string(a.num_fewshot) +
              "-shot, model " + src->path() + " (" + src->kind() + "), " +
@@ -192,20 +192,15 @@ int run_eval(const Args& args, dist::MpiEnv& env) {
   std::vector<double> triples;
   for (size_t i = 0; i < requests.size(); ++i)
     triples.insert(triples.end(), {double(requests[i].doc), double(requests[i].choice), ll[i]});
-  int count = int(triples.size());
-  std::vector<int> counts(size_t(world.size())), displs(size_t(world.size()));
-  MOFE_CHECK_MPI(MPI_Gather(&count, 1, MPI_INT, counts.data(), 1, MPI_INT, 0, world.raw()));
   std::vector<double> all;
-  if (world.rank() == 0) {
-    int at = 0;
-    for (int r = 0; r < world.size(); ++r) displs[size_t(r)] = at, at += counts[size_t(r)];
-    all.resize(size_t(at));
+  for (const auto& bytes : world.gather(std::string(reinterpret_cast<const char*>(triples.data()),
+                                                    triples.size() * sizeof(double)),
+                                        0)) {
+    const size_t at = all.size();
+    all.resize(at + bytes.size() / sizeof(double));
+    std::memcpy(all.data() + at, bytes.data(), bytes.size());
   }
-  MOFE_CHECK_MPI(MPI_Gatherv(triples.data(), count, MPI_DOUBLE, all.data(), counts.data(),
-                             displs.data(), MPI_DOUBLE, 0, world.raw()));
-  if (!routing.empty())
-    MOFE_CHECK_MPI(MPI_Reduce(world.rank() == 0 ? MPI_IN_PLACE : routing.data(), routing.data(),
-                              int(routing.size()), MPI_INT64_T, MPI_SUM, 0, world.raw()));
+  if (!routing.empty()) world.all_reduce(routing, dist::Reduce::kSum);
   const auto peaks = peak_rss_per_rank();
   if (world.rank() != 0) return 0;
 

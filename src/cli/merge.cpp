@@ -7,6 +7,7 @@
 #include "mofe/cli/commands.h"
 #include "mofe/core/error.h"
 #include "mofe/core/log.h"
+#include "mofe/io/staged_dir.h"
 #include "mofe/merge/merge.h"
 #include "parse_args.h"
 
@@ -39,6 +40,9 @@ int run_merge(const Args& args, dist::MpiEnv& env) {
           throw UsageError("mofe merge: give CONFIG.yml and OUT_DIR");
         cfg = merge::MergeConfig::load(config_path);
         cfg.validate(opt.allow_identical_experts);
+        std::vector<std::string> inputs{config_path, cfg.base_model, opt.tokenizer};
+        for (const auto& e : cfg.experts) inputs.push_back(e.source_model);
+        io::check_output_apart(opt.out_dir, inputs, "OUT_DIR");
       },
       env);
   if (!ok) return kExitUsage;

@@ -1,13 +1,10 @@
-#include <mpi.h>
-
 #include <cstdio>
 
 #include "mofe/cli/commands.h"
 
-#include <mpi.h>
-
 #include "mofe/core/error.h"
 #include "mofe/core/memory.h"
+#include "mofe/dist/communicator.h"
 
 namespace mofe::cli {
 
@@ -20,13 +17,12 @@ bool agree_on_setup(const std::function<void()>& parse, const dist::MpiEnv& env)
   } catch (const IoError& e) {
     message = e.what();
   }
-  int mine = message.empty() ? env.world_size() : env.world_rank();
-  int first_bad = mine;
-  MOFE_CHECK_MPI(MPI_Allreduce(&mine, &first_bad, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD));
+  const int64_t mine = message.empty() ? env.world_size() : env.world_rank();
+  const int64_t first_bad = dist::Communicator::world().all_reduce(mine, dist::Reduce::kMin);
   if (first_bad == env.world_size()) return true;
   if (env.world_rank() == first_bad) {
     if (env.world_size() > 1 && first_bad != 0)
-      std::fprintf(stderr, "mofe: error (rank %d): %s\n", first_bad, message.c_str());
+      std::fprintf(stderr, "mofe: error (rank %d): %s\n", int(first_bad), message.c_str());
     else
       std::fprintf(stderr, "mofe: error: %s\n", message.c_str());
     std::fflush(stderr);
@@ -35,11 +31,10 @@ bool agree_on_setup(const std::function<void()>& parse, const dist::MpiEnv& env)
 }
 
 std::vector<double> peak_rss_per_rank() {
-  int size = 1;
-  MPI_Comm_size(MPI_COMM_WORLD, &size);
-  double mine = core::peak_rss_mb();
-  std::vector<double> all(size_t(size), 0.0);
-  MPI_Allgather(&mine, 1, MPI_DOUBLE, all.data(), 1, MPI_DOUBLE, MPI_COMM_WORLD);
+  auto world = dist::Communicator::world();
+  std::vector<double> all(size_t(world.size()), 0.0);
+  all[size_t(world.rank())] = core::peak_rss_mb();
+  world.all_reduce(all, dist::Reduce::kSum);  // each rank fills its own slot
   return all;
 }
 

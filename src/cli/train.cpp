@@ -66,6 +66,7 @@ void print_config(const config::RunConfig& c, const torch::Device& device, int t
 int run_train(const Args& args, dist::MpiEnv& env) {
   config::ParsedRun parsed;
   torch::Device device(torch::kCPU);
+  std::vector<std::unique_ptr<train::RunLock>> locks;  // rank 0: held until the run ends
   const bool ok = agree_on_setup(
       [&] {
         parsed = config::parse_run_config(args);
@@ -90,7 +91,8 @@ int run_train(const Args& args, dist::MpiEnv& env) {
         if (!c.peft.adapter.empty())
           peft::check_adapter_file(c.peft.adapter, c.model,
                                    peft::build_options(c.train, c.peft, torch::kFloat));
-        ckpt::check_resume_source(c.checkpoint, train::weight_source(c));
+        ckpt::check_resume(c.checkpoint, c, train::weight_source(c));
+        if (env.world_rank() == 0) locks = train::lock_run(c);
       },
       env);
   if (!ok) return kExitUsage;

@@ -241,7 +241,8 @@ ParsedRun parse_run_config(const std::vector<std::string>& args) {
       ("keep-checkpoints", po::value(&ck.keep)->default_value(ck.keep), "published checkpoints to keep")
       ("resume", po::value(&ck.resume), "auto (latest intact checkpoint, if any) | a checkpoint directory")
       ("full-checkpoint", po::bool_switch(&ck.full), "also write frozen experts (self-contained)")
-      ("max-bad-steps", po::value(&ck.max_bad_steps)->default_value(ck.max_bad_steps), "non-finite steps in a row before stopping");
+      ("max-bad-steps", po::value(&ck.max_bad_steps)->default_value(ck.max_bad_steps), "non-finite steps in a row before stopping")
+      ("break-lock", po::bool_switch(&ck.break_lock), "take over the lock of the run or checkpoint directory held by a job of another host (only when that job is gone)");
   // clang-format on
 
   po::options_description runtime("Runtime");

@@ -10,18 +10,19 @@ TokenDataset::TokenDataset(const std::string& dir, const std::string& split,
                            const std::string& expected)
     : manifest_(Manifest::read(dir)) {
   if (!expected.empty() && manifest_.tokenizer_checksum != expected)
-    throw IoError("dataset '" + dir + "' was made with tokenizer " + manifest_.tokenizer_checksum +
-                  " but the model uses " + expected +
-                  " (re-run mofe preprocess with the model's tokenizer)");
+    throw InputError("dataset '" + dir + "' was made with tokenizer " +
+                     manifest_.tokenizer_checksum + " but the model uses " + expected +
+                     " (re-run mofe preprocess with the model's tokenizer)");
   for (const auto& e : manifest_.split(split)) {
     auto reader = std::make_unique<ShardReader>(dir + "/" + e.file, manifest_.tokenizer_checksum);
     if (reader->samples() != e.samples)
-      throw IoError("shard '" + dir + "/" + e.file + "' has " + std::to_string(reader->samples()) +
-                    " samples, the manifest says " + std::to_string(e.samples));
+      throw InputError("shard '" + dir + "/" + e.file + "' has " +
+                       std::to_string(reader->samples()) + " samples, the manifest says " +
+                       std::to_string(e.samples));
     starts_.push_back(starts_.back() + reader->samples());
     shards_.push_back(std::move(reader));
   }
-  if (size() == 0) throw IoError("dataset '" + dir + "' has no '" + split + "' samples");
+  if (size() == 0) throw InputError("dataset '" + dir + "' has no '" + split + "' samples");
 }
 
 Sample TokenDataset::sample(int64_t i) const {

@@ -22,7 +22,7 @@ struct Reject {
 
 std::string read_all(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw IoError("cannot open '" + path + "'");
+  if (!in) throw InputError("cannot open '" + path + "'");
   std::ostringstream ss;
   ss << in.rdbuf();
   return ss.str();
@@ -224,35 +224,95 @@ bool valid_utf8(const std::string& s) {
   return true;
 }
 
-std::vector<std::vector<std::string>> parse_csv(const std::string& text) {
-  // RFC 4180: fields separated by commas, optionally quoted; "" inside quotes is a quote;
-  // quoted fields may hold commas and newlines. (Twenty lines do not justify a dependency.)
-  std::vector<std::vector<std::string>> rows;
-  std::vector<std::string> row;
+std::vector<CsvRow> parse_csv(const std::string& text) {
+  // Python's csv.reader with the default (excel) dialect, as pandas and the datasets library
+  // read MMLU: a field that starts with a quote is quoted ("" inside is a quote; commas and
+  // newlines are kept); a quote anywhere else is an ordinary character; after a closing
+  // quote, anything but a comma or a line end is kept too (strict=False); an unclosed quote
+  // runs to the end of the file. A UTF-8 byte-order mark is dropped (encoding utf-8-sig, as
+  // pandas does). Blank lines are no records (pandas' skip_blank_lines).
+  // Why not a library: Debian packages no C++ CSV reader that follows Python's rules.
+  enum State { kStartRecord, kStartField, kInField, kInQuoted, kQuoteInQuoted };
+  std::vector<CsvRow> rows;
+  CsvRow row;
   std::string field;
-  bool quoted = false, any = false;
-  for (size_t i = 0; i < text.size(); ++i) {
+  State st = kStartRecord;
+  int64_t line = 1;
+  size_t i = text.compare(0, 3, "\xEF\xBB\xBF") == 0 ? 3 : 0;
+  auto end_field = [&] { row.fields.push_back(std::move(field)), field.clear(); };
+  auto end_record = [&] {
+    end_field();
+    rows.push_back(std::move(row));
+    row = CsvRow{};
+    st = kStartRecord;
+  };
+  for (; i < text.size(); ++i) {
     const char c = text[i];
-    if (quoted) {
-      if (c == '"' && i + 1 < text.size() && text[i + 1] == '"')
-        field += '"', ++i;
-      else if (c == '"')
-        quoted = false;
-      else
-        field += c;
-    } else if (c == '"') {
-      quoted = any = true;
-    } else if (c == ',') {
-      row.push_back(std::move(field)), field.clear(), any = true;
-    } else if (c == '\n' || c == '\r') {
+    const bool eol = c == '\n' || c == '\r';
+    // A line end: \r\n counts once.
+    auto next_line = [&] {
       if (c == '\r' && i + 1 < text.size() && text[i + 1] == '\n') ++i;
-      if (any || !field.empty()) row.push_back(std::move(field)), rows.push_back(std::move(row));
-      field.clear(), row.clear(), any = false;
-    } else {
-      field += c, any = true;
+      ++line;
+    };
+    switch (st) {
+      case kStartRecord:
+        if (eol) {
+          next_line();
+          continue;  // a blank line
+        }
+        row.line = line;
+        st = kStartField;
+        [[fallthrough]];
+      case kStartField:
+        if (eol) {
+          end_record();
+          next_line();
+        } else if (c == '"') {
+          st = kInQuoted;
+        } else if (c == ',') {
+          end_field();
+        } else {
+          field += c;
+          st = kInField;
+        }
+        break;
+      case kInField:
+        if (eol) {
+          end_record();
+          next_line();
+        } else if (c == ',') {
+          end_field();
+          st = kStartField;
+        } else {
+          field += c;
+        }
+        break;
+      case kInQuoted:
+        if (c == '"') {
+          st = kQuoteInQuoted;
+        } else {
+          field += c;
+          if (c == '\n' || (c == '\r' && !(i + 1 < text.size() && text[i + 1] == '\n'))) ++line;
+        }
+        break;
+      case kQuoteInQuoted:
+        if (c == '"') {
+          field += '"';
+          st = kInQuoted;
+        } else if (c == ',') {
+          end_field();
+          st = kStartField;
+        } else if (eol) {
+          end_record();
+          next_line();
+        } else {
+          field += c;
+          st = kInField;
+        }
+        break;
     }
   }
-  if (any || !field.empty()) row.push_back(std::move(field)), rows.push_back(std::move(row));
+  if (st != kStartRecord) end_record();
   return rows;
 }
 
@@ -296,23 +356,38 @@ Format detect_format(const std::string& path) {
   };
   if (ends(".csv")) return Format::kMmlu;
   if (ends(".txt")) return Format::kText;
-  if (name == "ori_pqal.json") return Format::kPubmedqa;
   std::ifstream in(path);
-  if (!in) throw IoError("cannot open '" + path + "'");
+  if (!in) throw InputError("cannot open '" + path + "'");
   std::string line;
   while (std::getline(in, line) && strip(line).empty()) {
   }
+  if (strip(line).empty()) throw UsageError("'" + path + "' is empty: it holds no record");
+  auto has_keys = [](const json& j, std::initializer_list<const char*> keys) {
+    if (!j.is_object()) return false;
+    for (const char* k : keys)
+      if (!j.contains(k)) return false;
+    return true;
+  };
   json j;
   try {
     j = json::parse(line);
   } catch (const json::exception&) {
+    // Not JSON lines: one JSON document over many lines, as PubMedQA's ori_pqal.json (an
+    // object keyed by PubMed id) is, whatever the file is called.
+    json all = json::parse(read_all(path), nullptr, false);
+    if (all.is_object() && !all.empty() &&
+        has_keys(all.begin().value(), {"QUESTION", "final_decision"}))
+      return Format::kPubmedqa;
     throw UsageError("'" + path +
-                     "': cannot detect the format (first line is not JSON): pass --format");
+                     "': cannot detect the format (neither JSON lines nor a PubMedQA object "
+                     "keyed by id): pass --format");
   }
   auto has = [&](const char* k) { return j.is_object() && j.contains(k); };
   if (has("choices") && has("subject")) return Format::kMmlu;
   if (has("opa") && has("cop")) return Format::kMedmcqa;
   if (has("QUESTION") && has("final_decision")) return Format::kPubmedqa;
+  if (j.is_object() && !j.empty() && has_keys(j.begin().value(), {"QUESTION", "final_decision"}))
+    return Format::kPubmedqa;  // ori_pqal.json written on one line
   if (has("inputs") && has("answer")) return Format::kSujetFinance;
   if (has("instruction") && has("output")) return Format::kAlpaca;
   if (has("prompt") && has("response")) return Format::kPromptResponse;
@@ -352,10 +427,9 @@ void read_file(const std::string& path, Format format, const ReadOptions& option
       cb.bad(BadRecord{path + ":1", reason::kInvalidUtf8, "file is not valid UTF-8"});
       return;
     }
-    int64_t line = 0;
-    for (const auto& row : parse_csv(text)) {
-      ++line;
-      emit(line, [&] {
+    for (const auto& csv : parse_csv(text)) {
+      const auto& row = csv.fields;
+      emit(csv.line, [&] {
         if (row.size() != 6)
           throw Reject{
               reason::kMissingField,

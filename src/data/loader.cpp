@@ -43,7 +43,9 @@ Batch Loader::make_batch(int64_t step, int64_t micro) {
   std::vector<std::vector<int64_t>> ids, tgt;
   int64_t loss_tokens = 0;
   for (int64_t b = 0; b < B; ++b) {
-    const int64_t g = ((step * o_.grad_accum + micro) * o_.world + o_.rank) * B + b;
+    const int64_t G = B * o_.grad_accum * o_.world;
+    const int64_t start = o_.start_sample >= 0 ? o_.start_sample : start_step_ * G;
+    const int64_t g = start + (step - start_step_) * G + (micro * o_.world + o_.rank) * B + b;
     Sample s = ds_.sample(sample_at(g));
     const int64_t len = std::min<int64_t>(s.tokens.size(), S + 1);
     const int64_t from = int64_t(s.tokens.size()) - len;  // keep the last tokens

@@ -57,12 +57,12 @@ Manifest Manifest::read(const std::string& dir) {
   const std::string path = dir + "/manifest.json";
   std::ifstream in(path);
   if (!in)
-    throw IoError("'" + dir + "' is not a mofe dataset: no manifest.json (run mofe preprocess)");
+    throw InputError("'" + dir + "' is not a mofe dataset: no manifest.json (run mofe preprocess)");
   Manifest m;
   try {
     json j = json::parse(in);
     if (j.at("format") != "mofe-dataset")
-      throw IoError("'" + path + "' is not a mofe dataset manifest");
+      throw InputError("'" + path + "' is not a mofe dataset manifest");
     const auto& t = j.at("tokenizer");
     m.tokenizer_path = t.at("path"), m.tokenizer_checksum = t.at("checksum");
     m.vocab_size = t.at("vocab_size"), m.bos_id = t.at("bos_id"), m.eos_id = t.at("eos_id");
@@ -71,7 +71,7 @@ Manifest Manifest::read(const std::string& dir) {
     m.sources_json = j.at("sources").dump();
     m.summary = j.value("summary", "");
   } catch (const json::exception& e) {
-    throw IoError("'" + path + "': invalid manifest: " + e.what());
+    throw InputError("'" + path + "': invalid manifest: " + e.what());
   }
   sort_entries(m.shards);
   return m;
@@ -81,18 +81,9 @@ std::vector<ShardEntry> gather_shards(const std::vector<ShardEntry>& mine,
                                       const dist::Communicator& world) {
   json j = json::array();
   for (const auto& s : mine) j.push_back(to_json(s));
-  const std::string text = j.dump();
-  int len = static_cast<int>(text.size());
-  std::vector<int> lens(world.size());
-  MOFE_CHECK_MPI(MPI_Allgather(&len, 1, MPI_INT, lens.data(), 1, MPI_INT, world.raw()));
-  std::vector<int> displs(world.size(), 0);
-  for (int r = 1; r < world.size(); ++r) displs[r] = displs[r - 1] + lens[r - 1];
-  std::string all(displs.back() + lens.back(), '\0');
-  MOFE_CHECK_MPI(MPI_Allgatherv(text.data(), len, MPI_CHAR, all.data(), lens.data(), displs.data(),
-                                MPI_CHAR, world.raw()));
   std::vector<ShardEntry> out;
-  for (int r = 0; r < world.size(); ++r)
-    for (const auto& s : json::parse(all.substr(displs[r], lens[r]))) out.push_back(entry_from(s));
+  for (const auto& text : world.all_gather(j.dump()))
+    for (const auto& s : json::parse(text)) out.push_back(entry_from(s));
   sort_entries(out);
   return out;
 }

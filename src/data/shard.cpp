@@ -45,7 +45,7 @@ ShardReader::ShardReader(const std::string& path, const std::string& expected)
         return io::H5File::open_read(path);
       }()) {
   std::lock_guard<std::mutex> lock(io::h5_mutex());
-  auto bad = [&](const std::string& what) { throw IoError("shard '" + path + "': " + what); };
+  auto bad = [&](const std::string& what) { throw InputError("shard '" + path + "': " + what); };
   if (!file_.has("tokens") || !file_.has("offsets") || !file_.has("loss_mask"))
     bad("not a mofe token shard (missing tokens/offsets/loss_mask)");
   if (file_.attr_string("mofe_format") != "mofe-tokens") bad("not a mofe token shard");
@@ -86,7 +86,7 @@ ShardReader::ShardReader(const std::string& path, const std::string& expected)
 
 Sample ShardReader::sample(int64_t i) const {
   if (i < 0 || i >= samples())
-    throw IoError("shard '" + path() + "': sample " + std::to_string(i) + " out of range");
+    throw InputError("shard '" + path() + "': sample " + std::to_string(i) + " out of range");
   std::lock_guard<std::mutex> lock(io::h5_mutex());
   const int64_t b = offsets_[i], n = offsets_[i + 1] - offsets_[i];
   return Sample{tokens_ds_->read_int32(b, n), mask_ds_->read_uint8(b, n)};

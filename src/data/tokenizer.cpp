@@ -1,5 +1,7 @@
 #include "mofe/data/tokenizer.h"
 
+#include <filesystem>
+
 #include <dlfcn.h>
 #include <zlib.h>
 
@@ -52,8 +54,9 @@ const SpmApi& spm_api() {
 }  // namespace
 
 std::string file_checksum(const std::string& path) {
+  if (!std::filesystem::is_regular_file(path)) throw InputError("'" + path + "' is not a file");
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw IoError("cannot read '" + path + "'");
+  if (!in) throw InputError("cannot read '" + path + "'");
   uLong crc = crc32(0L, Z_NULL, 0);
   int64_t size = 0;
   std::vector<char> buf(1 << 20);
@@ -69,10 +72,13 @@ std::string file_checksum(const std::string& path) {
 }
 
 Tokenizer::Tokenizer(const std::string& model_path) : api_(&spm_api()), path_(model_path) {
+  // SentencePiece reads a directory as an empty stream and fails deep inside protobuf.
+  if (!std::filesystem::is_regular_file(model_path))
+    throw InputError("tokenizer '" + model_path + "' is not a file");
   char err[512] = {0};
   handle_ = api_->load(model_path.c_str(), err, sizeof err);
   if (!handle_)
-    throw IoError("tokenizer '" + model_path + "': cannot load SentencePiece model: " + err);
+    throw InputError("tokenizer '" + model_path + "': cannot load SentencePiece model: " + err);
   checksum_ = file_checksum(model_path);
 }
 

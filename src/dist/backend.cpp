@@ -22,15 +22,11 @@ std::vector<int64_t> CommBackend::all_to_all_counts(const std::vector<int64_t>& 
 }
 
 void CommBackend::all_reduce_host(std::vector<int64_t>& values, const Communicator& comm) {
-  CollectiveScope scope("all_reduce_host", comm);
-  MOFE_CHECK_MPI(MPI_Allreduce(MPI_IN_PLACE, values.data(), static_cast<int>(values.size()),
-                               MPI_INT64_T, MPI_SUM, comm.raw()));
+  comm.all_reduce(values, Reduce::kSum);
 }
 
 void CommBackend::all_reduce_host(std::vector<double>& values, const Communicator& comm) {
-  CollectiveScope scope("all_reduce_host", comm);
-  MOFE_CHECK_MPI(MPI_Allreduce(MPI_IN_PLACE, values.data(), static_cast<int>(values.size()),
-                               MPI_DOUBLE, MPI_SUM, comm.raw()));
+  comm.all_reduce(values, Reduce::kSum);
 }
 
 std::unique_ptr<CommBackend> make_backend(const std::string& name, const torch::Device& device) {

@@ -50,16 +50,17 @@ struct NcclBackend::Impl {
   torch::Device device;
   std::map<MPI_Comm, ncclComm_t> comms;
 
-  ncclComm_t get(const Communicator& comm) {
-    auto it = comms.find(comm.raw());
+  // raw: comm's MPI handle, passed in by NcclBackend (a friend of Communicator).
+  ncclComm_t get(const Communicator& comm, MPI_Comm raw) {
+    auto it = comms.find(raw);
     if (it != comms.end()) return it->second;
     ncclUniqueId id;
     if (comm.rank() == 0) MOFE_CHECK_NCCL(ncclGetUniqueId(&id));
-    MOFE_CHECK_MPI(MPI_Bcast(&id, sizeof(id), MPI_BYTE, 0, comm.raw()));
+    MOFE_CHECK_MPI(MPI_Bcast(&id, sizeof(id), MPI_BYTE, 0, raw));
     ncclComm_t nc;
     c10::cuda::CUDAGuard guard(device);
     MOFE_CHECK_NCCL(ncclCommInitRank(&nc, comm.size(), id, comm.rank()));
-    comms.emplace(comm.raw(), nc);
+    comms.emplace(raw, nc);
     return nc;
   }
 };
@@ -78,7 +79,7 @@ void NcclBackend::all_reduce_sum(torch::Tensor& t, const Communicator& comm) {
     auto stream = at::cuda::getCurrentCUDAStream(t.device().index());
     CollectiveScope scope("nccl all_reduce_sum (enqueue)", comm);
     MOFE_CHECK_NCCL(ncclAllReduce(t.data_ptr(), t.data_ptr(), t.numel(), nccl_type(t.scalar_type()),
-                                  ncclSum, impl_->get(comm), stream.stream()));
+                                  ncclSum, impl_->get(comm, comm.raw()), stream.stream()));
   }
   stats_.all_reduce_s += since(t0);
   stats_.all_reduce_bytes += t.numel() * t.element_size();
@@ -97,7 +98,7 @@ torch::Tensor NcclBackend::all_to_all_rows(const torch::Tensor& x_ND,
   for (int64_t r : recv_rows) total_recv += r;
   torch::Tensor recv = torch::empty({total_recv, D}, send.options());
   auto stream = at::cuda::getCurrentCUDAStream(send.device().index());
-  ncclComm_t nc = impl_->get(comm);
+  ncclComm_t nc = impl_->get(comm, comm.raw());
   const auto type = nccl_type(send.scalar_type());
   const int64_t esz = send.element_size();
   auto* sp = static_cast<char*>(send.data_ptr());
@@ -126,7 +127,7 @@ void NcclBackend::broadcast(torch::Tensor& t, int root, const Communicator& comm
   auto stream = at::cuda::getCurrentCUDAStream(t.device().index());
   CollectiveScope scope("nccl broadcast (enqueue)", comm);
   MOFE_CHECK_NCCL(ncclBroadcast(t.data_ptr(), t.data_ptr(), t.numel(), nccl_type(t.scalar_type()),
-                                root, impl_->get(comm), stream.stream()));
+                                root, impl_->get(comm, comm.raw()), stream.stream()));
 }
 
 }  // namespace mofe::dist

@@ -40,8 +40,8 @@ std::vector<double> score_requests(model::TransformerImpl& model, const std::vec
   model.eval();
   const auto batches = plan_batches(mine, opt.batch_tokens);
   // Every rank runs as many forward passes as the busiest one.
-  int64_t n = int64_t(batches.size()), most = 0;
-  MOFE_CHECK_MPI(MPI_Allreduce(&n, &most, 1, MPI_INT64_T, MPI_MAX, groups.world.raw()));
+  const int64_t n = int64_t(batches.size());
+  const int64_t most = groups.world.all_reduce(n, dist::Reduce::kMax);
   std::vector<double> out(mine.size(), 0.0);
   int64_t done = 0;
   for (int64_t b = 0; b < most; ++b) {

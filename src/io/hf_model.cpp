@@ -20,11 +20,11 @@ namespace {
 
 nlohmann::json read_json(const fs::path& p) {
   std::ifstream in(p);
-  if (!in) throw IoError("cannot open '" + p.string() + "'");
+  if (!in) throw InputError("cannot open '" + p.string() + "'");
   try {
     return nlohmann::json::parse(in);
   } catch (const nlohmann::json::exception& e) {
-    throw IoError("'" + p.string() + "' is not valid JSON: " + e.what());
+    throw InputError("'" + p.string() + "' is not valid JSON: " + e.what());
   }
 }
 
@@ -77,8 +77,8 @@ torch::Tensor to_torch(const StTensor& t, const std::string& file) {
     case StDtype::kF16:
       return torch::from_blob(p, t.shape, torch::kHalf).to(torch::kFloat);
     default:
-      throw IoError("'" + file + "': tensor '" + t.name + "' has dtype " + dtype_name(t.dtype) +
-                    ", not a floating-point weight");
+      throw InputError("'" + file + "': tensor '" + t.name + "' has dtype " + dtype_name(t.dtype) +
+                       ", not a floating-point weight");
   }
 }
 
@@ -99,7 +99,7 @@ HfModel::HfModel(const std::string& dir) : dir_(dir) {
       if (e.path().extension() == ".safetensors") files.push_back(e.path().filename().string());
     std::sort(files.begin(), files.end());
   }
-  if (files.empty()) throw IoError("'" + dir + "' holds no .safetensors file");
+  if (files.empty()) throw InputError("'" + dir + "' holds no .safetensors file");
   uLong crc = crc32(0L, Z_NULL, 0);
   for (const auto& f : files) {
     files_.emplace_back((root / f).string());
@@ -109,7 +109,7 @@ HfModel::HfModel(const std::string& dir) : dir_(dir) {
       const std::string name = from_hf_name(t.name);
       if (name.empty()) continue;
       if (where_.count(name))
-        throw IoError("'" + dir + "': tensor '" + t.name + "' appears in two files");
+        throw InputError("'" + dir + "': tensor '" + t.name + "' appears in two files");
       where_[name] = {k, &t};
       const std::string id = t.name + dtype_name(t.dtype) + std::to_string(t.bytes());
       crc = crc32(crc, reinterpret_cast<const Bytef*>(id.data()), uInt(id.size()));
@@ -121,17 +121,18 @@ HfModel::HfModel(const std::string& dir) : dir_(dir) {
   std::snprintf(buf, sizeof buf, "crc32:%08lx", static_cast<unsigned long>(crc));
   checksum_ = buf;
   auto emb = where_.find("embed_tokens.weight");
-  if (emb == where_.end()) throw IoError("'" + dir + "' has no model.embed_tokens.weight");
+  if (emb == where_.end()) throw InputError("'" + dir + "' has no model.embed_tokens.weight");
   dtype_ = dtype_name(emb->second.second->dtype);
   // Every parameter the config implies must be there, with its shape.
   for (const auto& spec : model::param_layout(config_)) {
     auto it = where_.find(spec.name);
     if (it == where_.end())
-      throw IoError("'" + dir + "' lacks tensor '" + to_hf_name(spec.name) + "'");
+      throw InputError("'" + dir + "' lacks tensor '" + to_hf_name(spec.name) + "'");
     if (it->second.second->shape != spec.shape)
-      throw IoError("'" + files_[it->second.first].path() + "': tensor '" + to_hf_name(spec.name) +
-                    "' has shape " + c10::str(c10::IntArrayRef(it->second.second->shape)) +
-                    ", config.json implies " + c10::str(c10::IntArrayRef(spec.shape)));
+      throw InputError("'" + files_[it->second.first].path() + "': tensor '" +
+                       to_hf_name(spec.name) + "' has shape " +
+                       c10::str(c10::IntArrayRef(it->second.second->shape)) +
+                       ", config.json implies " + c10::str(c10::IntArrayRef(spec.shape)));
   }
 }
 
@@ -146,7 +147,8 @@ bool HfModel::split_fused(const StTensor& t, size_t file) {
   const std::string what = t.name.substr(pos + kMid.size());
   if (what != "gate_up_proj" && what != "down_proj") return false;
   if (t.shape.size() != 3)
-    throw IoError("'" + files_[file].path() + "': tensor '" + t.name + "' is not [E, rows, cols]");
+    throw InputError("'" + files_[file].path() + "': tensor '" + t.name +
+                     "' is not [E, rows, cols]");
   const std::string layer = t.name.substr(13, pos - 13);
   const int64_t E = t.shape[0], rows = t.shape[1], cols = t.shape[2];
   const size_t esz = dtype_size(t.dtype);

@@ -34,7 +34,7 @@ constexpr DtypeInfo kDtypes[] = {{StDtype::kBool, "BOOL", 1}, {StDtype::kU8, "U8
 
 [[noreturn]] void fail(const std::string& label, const std::string& what,
                        const std::string& tensor = "") {
-  throw IoError(label + ": " + what + (tensor.empty() ? "" : " (tensor '" + tensor + "')"));
+  throw InputError(label + ": " + what + (tensor.empty() ? "" : " (tensor '" + tensor + "')"));
 }
 
 // A non-negative integer that fits in 63 bits, or an error.
@@ -178,11 +178,11 @@ const StTensor* SafetensorsView::find(const std::string& name) const {
 
 SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path) {
   const int fd = ::open(path.c_str(), O_RDONLY);
-  if (fd < 0) throw IoError(path + ": cannot open: " + std::strerror(errno));
+  if (fd < 0) throw InputError(path + ": cannot open: " + std::strerror(errno));
   struct stat st {};
   if (::fstat(fd, &st) != 0) {
     ::close(fd);
-    throw IoError(path + ": cannot stat");
+    throw InputError(path + ": cannot stat");
   }
   size_ = size_t(st.st_size);
   if (size_ > 0) {

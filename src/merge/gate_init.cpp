@@ -42,9 +42,7 @@ torch::Tensor mean_hidden(model::TransformerImpl& model, const TokenLists& promp
       sum[int64_t(l)] += per_prompt.sum(0);
     }
   }
-  if (comm.size() > 1)
-    MOFE_CHECK_MPI(MPI_Allreduce(MPI_IN_PLACE, sum.data_ptr<double>(), int(sum.numel()), MPI_DOUBLE,
-                                 MPI_SUM, comm.raw()));
+  if (comm.size() > 1) comm.all_reduce(sum.data_ptr<double>(), sum.numel(), dist::Reduce::kSum);
   return sum / double(prompts.size());
 }
 

@@ -133,11 +133,10 @@ MergeReport merge_models(const MergeConfig& cfg, const MergeOptions& opt,
     return w;
   };
   const auto t1 = Clock::now();
-  rep.checksum = ckpt::write_model_dir(opt.out_dir, info, get, comm);
+  std::vector<std::pair<std::string, std::string>> extras;
+  if (!tokenizer_path.empty()) extras.push_back({tokenizer_path, "tokenizer.model"});
+  rep.checksum = ckpt::write_model_dir(opt.out_dir, info, get, comm, extras);
   rep.write_seconds = std::chrono::duration<double>(Clock::now() - t1).count();
-  if (comm.rank() == 0 && !tokenizer_path.empty())
-    fs::copy_file(tokenizer_path, fs::path(opt.out_dir) / "tokenizer.model",
-                  fs::copy_options::overwrite_existing);
   rep.experts = int64_t(cfg.experts.size());
   rep.layers = info.config.num_hidden_layers;
   rep.tensors = int64_t(layout.size());

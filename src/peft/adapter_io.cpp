@@ -254,17 +254,13 @@ void write_adapter(const std::string& dir, const io::ModelSource& src,
       {"alpha_pattern", nlohmann::json::object()},
       {"revision", nullptr},
       {"base_model_name_or_path", base_model_name_or_path}};
-  const fs::path tmp = fs::path(dir + ".tmp");
-  fs::remove_all(tmp);
-  fs::create_directories(tmp);
-  io::write_safetensors((tmp / "adapter_model.safetensors").string(), out, {{"format", "pt"}});
-  {
-    std::ofstream f(tmp / "adapter_config.json");
-    f << cfg.dump(2) << "\n";
-    if (!f) throw IoError("cannot write '" + (tmp / "adapter_config.json").string() + "'");
-  }
-  fs::remove_all(dir);
-  fs::rename(tmp, dir);
+  fs::create_directories(dir);
+  io::write_safetensors((fs::path(dir) / "adapter_model.safetensors").string(), out,
+                        {{"format", "pt"}});
+  std::ofstream f(fs::path(dir) / "adapter_config.json");
+  f << cfg.dump(2) << "\n";
+  f.close();
+  if (!f) throw IoError("cannot write '" + (fs::path(dir) / "adapter_config.json").string() + "'");
 }
 
 }  // namespace mofe::peft

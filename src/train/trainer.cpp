@@ -34,6 +34,29 @@ namespace mofe::train {
 namespace {
 using Clock = std::chrono::steady_clock;
 
+// A run that starts at step `start` continues a metrics file whose lines describe steps
+// 1..start: the lines of steps after it (written before a crash, never checkpointed) go, so
+// the file reads 1, 2, ..., never 1..5, 4, 5, 6. Rewritten aside and renamed.
+void truncate_metrics(const std::string& path, int64_t start) {
+  namespace fs = std::filesystem;
+  if (start == 0) {
+    fs::remove(path);
+    return;
+  }
+  std::ifstream in(path);
+  if (!in) return;
+  const std::string tmp = path + ".tmp";
+  std::ofstream out(tmp);
+  std::string line;
+  while (std::getline(in, line)) {
+    const auto j = nlohmann::json::parse(line, nullptr, false);
+    if (!j.is_discarded() && j.value("step", int64_t(0)) <= start) out << line << "\n";
+  }
+  out.close();
+  if (!out) throw IoError("cannot write '" + tmp + "'");
+  fs::rename(tmp, path);
+}
+
 torch::ScalarType dtype_of(const std::string& name) {
   return name == "float64" ? torch::kFloat64 : torch::kFloat32;
 }
@@ -70,6 +93,18 @@ Trainer::Trainer(const config::RunConfig& cfg, const dist::ProcessGroups& groups
   optimizer_ = make_optimizer(params_, cfg.train);
 }
 
+std::vector<std::unique_ptr<RunLock>> lock_run(const config::RunConfig& cfg) {
+  std::vector<std::unique_ptr<RunLock>> locks;
+  namespace fs = std::filesystem;
+  const auto& ck = cfg.checkpoint;
+  locks.push_back(std::make_unique<RunLock>(cfg.train.out_dir, ck.break_lock, "run directory"));
+  std::filesystem::create_directories(ck.dir);
+  if (fs::weakly_canonical(ck.dir) != fs::weakly_canonical(cfg.train.out_dir))
+    locks.push_back(std::make_unique<RunLock>(ck.dir, ck.break_lock, "checkpoint directory"));
+  ckpt::clean_unpublished(ck.dir);
+  return locks;
+}
+
 nlohmann::json weight_source(const config::RunConfig& cfg) {
   if (cfg.train.init_model.empty() || cfg.train.init_model == "dense")
     return {{"source", "init"}, {"seed", cfg.train.seed}};
@@ -96,6 +131,7 @@ ckpt::TrainState Trainer::train_state(bool with_frozen) {
       if (!e.trainable())
         st.tensors.push_back({e.name, e.role, e.value(), nullptr, nullptr, false});
   st.optimizer_steps = optimizer_->steps_counter();
+  st.samples = &samples_;
   st.provenance = init_source_;
   return st;
 }
@@ -153,7 +189,7 @@ StepStats Trainer::train_step(const std::vector<data::Batch>& micro_batches, int
   optimizer_->zero_grad();
   StepStats s;
   s.step = step + 1;
-  inject_nan_ = fault::nan_loss(step);
+  inject_nan_ = fault::nan_loss(step + 1);
   std::tie(s.loss, s.aux_loss) = forward_backward(micro_batches, &s.rows_per_expert, &s.tokens);
   s.grad_norm = clip_grad_norm(params_, cfg_.train.clip_grad, groups_, backend_);
   s.lr = learning_rate(cfg_.train, step);
@@ -172,17 +208,14 @@ StepStats Trainer::train_step(const std::vector<data::Batch>& micro_batches, int
 Trainer::RunResult Trainer::run() {
   const auto& t = cfg_.train;
   const auto& ck = cfg_.checkpoint;
-  std::unique_ptr<RunLock> lock;
-  if (groups_.world.rank() == 0) {
-    lock = std::make_unique<RunLock>(t.out_dir);
-    ckpt::clean_unpublished(ck.dir);
-  }
+  // The caller holds the locks of the run and checkpoint directories (lock_run) and has
+  // removed what a killed run left unpublished.
   groups_.world.barrier();
   auto state = train_state();
   const int64_t start = ckpt::restore(ck, state, groups_);
   if (groups_.world.rank() == 0) {
     std::ofstream(t.out_dir + "/config.json") << cfg_.to_json().dump(2) << "\n";
-    if (start == 0) std::filesystem::remove(t.metrics_file);
+    truncate_metrics(t.metrics_file, start);
   }
   groups_.world.barrier();
   install_stop_handlers();
@@ -201,12 +234,13 @@ Trainer::RunResult Trainer::run() {
     log::info0("data: synthetic Markov language, vocab " + std::to_string(cfg_.model.vocab_size) +
                ", " + std::to_string(cfg_.data.branching) + " successors per token, loss floor ~" +
                std::to_string(language->entropy_nats()) + " nats");
-    next_batches = [&](int64_t step) {
-      // Global sample index: step s, micro-step m, rank r reads a contiguous slice of the
-      // global batch, so the samples of a step do not depend on the layout.
+    next_batches = [&](int64_t) {
+      // Global sample index: the step starts at the samples consumed so far; micro-step m of
+      // rank r reads a contiguous slice of the global batch, so the samples of a step depend
+      // neither on the layout nor, after a resume, on the global batch of the run before.
       std::vector<data::Batch> micro;
       for (int64_t m = 0; m < t.grad_accum; ++m) {
-        const int64_t first = ((step * t.grad_accum + m) * world + rank) * t.micro_batch;
+        const int64_t first = samples_ + (m * world + rank) * t.micro_batch;
         micro.push_back(language->batch(first, t.micro_batch, t.seq_len));
       }
       return micro;
@@ -220,8 +254,8 @@ Trainer::RunResult Trainer::run() {
       throw UsageError("dataset '" + cfg_.data.source + "' has vocabulary " +
                        std::to_string(m.vocab_size) + " > model vocab_size " +
                        std::to_string(cfg_.model.vocab_size));
-    data::LoaderOptions lo{t.micro_batch, t.seq_len, t.grad_accum,       int(rank),     int(world),
-                           t.seed,        m.pad_id,  cfg_.data.prefetch, cfg_.data.pack};
+    data::LoaderOptions lo{t.micro_batch, t.seq_len, t.grad_accum,       int(rank),      int(world),
+                           t.seed,        m.pad_id,  cfg_.data.prefetch, cfg_.data.pack, samples_};
     loader = std::make_unique<data::Loader>(*dataset, lo, start);
     log::info0("data: " + cfg_.data.source + ", " + std::to_string(dataset->size()) +
                " training samples, tokenizer " + m.tokenizer_checksum);
@@ -233,10 +267,11 @@ Trainer::RunResult Trainer::run() {
   int64_t bad_in_row = 0;
   std::string last_checkpoint = "none";
   for (int64_t step = start; step < t.steps; ++step) {
-    log::identity().step = step;
+    log::identity().step = step + 1;  // counted from 1, as the progress lines count
     watchdog.beat();
-    fault::at("step", step);
+    fault::at("step", step + 1);
     StepStats& last = result.last = train_step(next_batches(step), step);
+    samples_ += t.micro_batch * t.grad_accum * world;
     const bool print = (step == start) || ((step + 1) % t.log_every == 0) || (step + 1 == t.steps);
     logger.log(last, print);
     bad_in_row = last.skipped ? bad_in_row + 1 : 0;
@@ -264,9 +299,8 @@ Trainer::RunResult Trainer::run() {
     }
     if (result.stopped) {
       // The longest time any rank has waited since its signal (a rank that got none: 0).
-      double waited = seconds_since_stop_request();
-      MOFE_CHECK_MPI(
-          MPI_Allreduce(MPI_IN_PLACE, &waited, 1, MPI_DOUBLE, MPI_MAX, groups_.world.raw()));
+      const double waited =
+          groups_.world.all_reduce(seconds_since_stop_request(), dist::Reduce::kMax);
       char msg[256];
       std::snprintf(msg, sizeof msg,
                     "stop signal: checkpoint of step %lld published %.2f s after the signal; "

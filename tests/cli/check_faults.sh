@@ -9,6 +9,7 @@
 #   before-latest      rank 0 vanishes after the rename, before `latest`: the renamed directory
 #                      is ignored and removed on resume, which starts from the previous one
 #   throw              rank 1 throws at step 2: "[rank 1/2 step 2] ..." and the job aborts
+#                      (steps count from 1 everywhere: MOFE_FAULT, prefixes, progress lines)
 #   exit               rank 1 vanishes at step 2 without a word: the job ends, never hangs
 #   hang               rank 1 hangs at step 2: --step-timeout aborts, naming the collective
 #   nan                NaN loss at step 2 only: that update is skipped, training goes on; NaN at
@@ -46,6 +47,10 @@ resume_and_compare() {
   [ "$rc" -eq 0 ] || { tail -n 20 "$out/resumed.log"; fail "resumed run exited $rc"; }
   expect_log resumed "resumed from .*step_00000002"
   [ -z "$(ls -d "$1"/checkpoints/*.tmp 2>/dev/null)" ] || fail "a partial checkpoint was left behind"
+  # The metrics read 1..6, once each: what the crash wrote after the checkpoint is gone (#11 12).
+  local steps
+  steps=$(grep -oE '"step":[0-9]+' "$1/metrics.jsonl" | cut -d: -f2 | tr '\n' ' ')
+  [ "$steps" = "1 2 3 4 5 6 " ] || fail "metrics steps after resume: $steps"
   local a b
   a=$(final_loss "$out/ref") b=$(final_loss "$1")
   echo "uninterrupted $a, interrupted and resumed $b"
@@ -57,7 +62,7 @@ case "$scenario" in
     # --full-checkpoint: in mofe mode only rank 0 writes (the trainable state); with the frozen
     # experts in the checkpoint, rank 1 writes its experts' files too and can die mid-write.
     args+=(--full-checkpoint)
-    run killed "checkpoint-write:kill:1:3" --out-dir "$out/run"
+    run killed "checkpoint-write:kill:1:4" --out-dir "$out/run"
     [ "$rc" -ne 0 ] && [ "$rc" -ne 75 ] || fail "killed run exited $rc"
     [ "$(latest "$out/run")" = step_00000002 ] || fail "latest is '$(latest "$out/run")', not step_00000002"
     [ -d "$out/run/checkpoints/step_00000004.tmp" ] || fail "no partial checkpoint to clean up"
@@ -66,14 +71,14 @@ case "$scenario" in
     expect_log resumed "removing .*step_00000004.tmp"
     ;;
   before-manifest)
-    run stopped "checkpoint-manifest:exit:0:3" --out-dir "$out/run"
+    run stopped "checkpoint-manifest:exit:0:4" --out-dir "$out/run"
     [ "$rc" -ne 0 ] || fail "run exited 0"
     [ "$(latest "$out/run")" = step_00000002 ] || fail "latest is '$(latest "$out/run")'"
     [ ! -e "$out/run/checkpoints/step_00000004.tmp/state.json" ] || fail "state.json was written"
     [ ! -e "$out/run/checkpoints/step_00000004" ] || fail "the checkpoint was published"
     ;;
   before-latest)
-    run stopped "checkpoint-latest:exit:0:3" --out-dir "$out/run"
+    run stopped "checkpoint-latest:exit:0:4" --out-dir "$out/run"
     [ "$rc" -ne 0 ] || fail "run exited 0"
     [ "$(latest "$out/run")" = step_00000002 ] || fail "latest is '$(latest "$out/run")'"
     [ -f "$out/run/checkpoints/step_00000004/state.json" ] || fail "the rename did not happen"
@@ -84,6 +89,9 @@ case "$scenario" in
     run failed "step:throw:1:2" --out-dir "$out/run"
     [ "$rc" -ne 0 ] || fail "run exited 0"
     expect_log failed "^\[rank 1/2 step 2\] injected fault at step"
+    # One numbering: the failing step is the one after the last progress line.
+    expect_log failed "^mofe step +1/6 \|"
+    ! grep -qE "^mofe step +2/6 \|" "$out/failed.log" || fail "step 2 printed progress and failed"
     ;;
   exit)
     run failed "step:exit:1:2" --out-dir "$out/run"
@@ -99,7 +107,7 @@ case "$scenario" in
   nan)
     run once "loss:nan:0:2" --out-dir "$out/once"
     [ "$rc" -eq 0 ] || { tail "$out/once.log"; fail "one NaN step stopped the run ($rc)"; }
-    expect_log once "step 3: non-finite loss or gradients, update skipped \(1 in a row\)"
+    expect_log once "step 2: non-finite loss or gradients, update skipped \(1 in a row\)"
     grep -q '"skipped":true' "$out/once/metrics.jsonl" || fail "metrics do not show the skipped step"
     run always "loss:nan" --out-dir "$out/always" --max-bad-steps 3
     [ "$rc" -ne 0 ] || fail "all-NaN run exited 0"
@@ -108,8 +116,8 @@ case "$scenario" in
   one-rank-stop)
     run stopped "step:stop:1:2" --out-dir "$out/run"
     [ "$rc" -eq 75 ] || { tail "$out/stopped.log"; fail "exited $rc, expected 75"; }
-    expect_log stopped "stop signal: checkpoint of step 3 published [0-9.]+ s after the signal"
-    [ "$(latest "$out/run")" = step_00000003 ] || fail "latest is '$(latest "$out/run")'"
+    expect_log stopped "stop signal: checkpoint of step 2 published [0-9.]+ s after the signal"
+    [ "$(latest "$out/run")" = step_00000002 ] || fail "latest is '$(latest "$out/run")'"
     ;;
   bad-switch)
     run bad "checkpoint-write:explode" --out-dir "$out/run"

@@ -16,7 +16,7 @@ mkdir -p "$out"
 
 "$mpirun" -np 4 --oversubscribe "$mofe" train "${common[@]}" --ep-size 2 --grad-accum 1 \
   --out-dir "$out/ref" >"$out/ref.log" 2>&1 || { tail "$out/ref.log"; fail "reference run"; }
-MOFE_FAULT=step:stop:*:3 "$mpirun" -np 4 --oversubscribe "$mofe" train "${common[@]}" \
+MOFE_FAULT=step:stop:*:4 "$mpirun" -np 4 --oversubscribe "$mofe" train "${common[@]}" \
   --ep-size 2 --grad-accum 1 --out-dir "$out/run" >"$out/first.log" 2>&1
 rc=$?
 [ "$rc" -eq 75 ] || { tail "$out/first.log"; fail "stopped run exited $rc, expected 75"; }

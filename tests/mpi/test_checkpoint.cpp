@@ -11,6 +11,9 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include "mofe/ckpt/checkpoint.h"
 #include "mofe/ckpt/tensor_file.h"
 #include "mofe/core/error.h"
@@ -211,6 +214,80 @@ TEST(RunLock, SecondLockOnTheSameRunFails) {
   const std::string dir = ::testing::TempDir() + "mofe_lock_r" + std::to_string(world.rank());
   fs::remove_all(dir);
   train::RunLock first(dir);
+  // A usage error now (#11 item 3): reported once, before any work, exit 2.
   EXPECT_THAT([&] { train::RunLock second(dir); },
-              ::testing::ThrowsMessage<IoError>(::testing::HasSubstr("is locked by")));
+              ::testing::ThrowsMessage<UsageError>(::testing::HasSubstr("is locked by")));
+}
+
+// #11 item 3: the checkpoint directory is locked too; a lock of a process that is gone (or a
+// zombie) is taken over; one of another host names the host and --break-lock.
+TEST(RunLock, CheckpointDirectoryStaleZombieAndForeignLocks) {
+  auto world = dist::Communicator::world();
+  const std::string root = ::testing::TempDir() + "mofe_lock2_r" + std::to_string(world.rank());
+  fs::remove_all(root);
+  auto a = fixtures::tiny_config(4, "float32"), b = a;
+  a.train.out_dir = root + "/runA", b.train.out_dir = root + "/runB";
+  a.checkpoint.dir = b.checkpoint.dir = root + "/shared-checkpoints";
+  fs::create_directories(a.checkpoint.dir + "/step_00000001.tmp");
+  auto locks = train::lock_run(a);
+  EXPECT_EQ(locks.size(), 2u);
+  EXPECT_THAT([&] { train::lock_run(b); },
+              ::testing::ThrowsMessage<UsageError>(::testing::HasSubstr(
+                  "checkpoint directory '" + a.checkpoint.dir + "' is locked")));
+  locks.clear();
+  char host[256] = {0};
+  gethostname(host, sizeof host - 1);
+  const std::string lock = root + "/stale/run.lock";
+  fs::create_directories(root + "/stale");
+  // A process that is gone.
+  pid_t child = fork();
+  if (child == 0) _exit(0);
+  waitpid(child, nullptr, 0);
+  std::ofstream(lock) << host << " " << child << "\n";
+  { train::RunLock taken(root + "/stale"); }
+  // A zombie: exited, not yet reaped.
+  child = fork();
+  if (child == 0) _exit(0);
+  usleep(200000);
+  ASSERT_FALSE(train::process_alive(child));
+  std::ofstream(lock) << host << " " << child << "\n";
+  { train::RunLock taken(root + "/stale"); }
+  waitpid(child, nullptr, 0);
+  // Another host's lock cannot be checked: refused, naming it and the flag.
+  std::ofstream(lock) << "node042 4711\n";
+  EXPECT_THAT([&] { train::RunLock l(root + "/stale"); },
+              ::testing::ThrowsMessage<UsageError>(
+                  ::testing::AllOf(::testing::HasSubstr("locked by node042 pid 4711"),
+                                   ::testing::HasSubstr("--break-lock"))));
+  { train::RunLock broken(root + "/stale", /*break_lock=*/true); }
+  EXPECT_FALSE(fs::exists(lock));
+}
+
+// #11 item 2: a `latest` that cannot be read deletes nothing; resume falls back to the newest
+// intact checkpoint, saying so.
+TEST(Checkpoint, UnreadableLatestDeletesNothingAndFallsBack) {
+  auto world = dist::Communicator::world();
+  const std::string dir = fresh_dir("bad_latest");
+  auto cfg = run_config(world.size(), dir, config::TrainMode::kMofe);
+  cfg.checkpoint.keep = 5;
+  auto groups = fixtures::world_groups(world.size(), 4);
+  auto backend = dist::make_backend("mpi", torch::kCPU);
+  train::Trainer t(cfg, groups, *backend, torch::kCPU);
+  for (int64_t s = 1; s <= 3; ++s) {
+    run_steps(t, cfg, s - 1, s);
+    save(cfg.checkpoint, cfg, s, t, groups);
+  }
+  for (const std::string garbage : {"../..", "/etc", "zzz", "step_00000009", ""}) {
+    if (world.rank() == 0) {
+      std::ofstream(dir + "/latest") << garbage << "\n";
+      ckpt::clean_unpublished(dir);
+    }
+    world.barrier();
+    EXPECT_EQ(ckpt::published(dir).size(), 3u) << "latest = '" << garbage << "'";
+    train::Trainer r(cfg, groups, *backend, torch::kCPU);
+    auto cc = cfg.checkpoint;
+    cc.resume = "auto";
+    EXPECT_EQ(restore(cc, r, groups), 3) << "latest = '" << garbage << "'";
+    world.barrier();
+  }
 }

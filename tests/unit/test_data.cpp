@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -181,8 +182,59 @@ TEST(Formats, Utf8AndCsvHelpers) {
   EXPECT_FALSE(valid_utf8("\xe2\x82"));
   auto rows = parse_csv("a,\"b,c\",\"d\ne\"\r\nx,y\n");
   ASSERT_EQ(rows.size(), 2u);
-  EXPECT_EQ(rows[0], (std::vector<std::string>{"a", "b,c", "d\ne"}));
-  EXPECT_EQ(rows[1], (std::vector<std::string>{"x", "y"}));
+  EXPECT_EQ(rows[0].fields, (std::vector<std::string>{"a", "b,c", "d\ne"}));
+  EXPECT_EQ(rows[1].fields, (std::vector<std::string>{"x", "y"}));
+  EXPECT_EQ(rows[1].line, 3);
+}
+
+// #11 item 8: CSV as Python's csv module (and so pandas and the datasets library) reads it.
+// Expected rows computed with Python 3.11: csv.reader(io.StringIO(raw.decode("utf-8-sig"),
+// newline="")), blank rows left out as pandas leaves them out.
+TEST(Formats, CsvFollowsPythonsCsvModule) {
+  using Rows = std::vector<std::vector<std::string>>;
+  auto fields = [](const std::string& text) {
+    Rows out;
+    for (const auto& r : parse_csv(text)) out.push_back(r.fields);
+    return out;
+  };
+  // A quote at the end of an unquoted field (MMLU's val/college_medicine_val.csv) is kept.
+  EXPECT_EQ(fields("Which one ends with a quote\"?,A,B,C,D,A\nnext,w,x,y,z,B\n"),
+            (Rows{{"Which one ends with a quote\"?", "A", "B", "C", "D", "A"},
+                  {"next", "w", "x", "y", "z", "B"}}));
+  // Quotes inside an unquoted field are characters; a quoted field loses its quotes.
+  EXPECT_EQ(fields("Which is a \"fruit\" here?,apple,\"stone\",x \"y\" z,D,A\n"),
+            (Rows{{"Which is a \"fruit\" here?", "apple", "stone", "x \"y\" z", "D", "A"}}));
+  // A byte-order mark is not part of the first question.
+  EXPECT_EQ(fields("\xEF\xBB\xBFWhat?,1,2,3,4,C\n"), (Rows{{"What?", "1", "2", "3", "4", "C"}}));
+  // After a closing quote the rest of the field is kept; "" is a quote.
+  EXPECT_EQ(fields("\"ab\"cd,e\n\"x\"\"y\",z\n"), (Rows{{"abcd", "e"}, {"x\"y", "z"}}));
+  // Newlines inside quotes; CRLF; a blank line is no record.
+  auto multi = parse_csv("\"line one\nline two\",b\r\n\r\nlast,row\n");
+  ASSERT_EQ(multi.size(), 2u);
+  EXPECT_EQ(multi[0].fields, (std::vector<std::string>{"line one\nline two", "b"}));
+  EXPECT_EQ(multi[1].fields, (std::vector<std::string>{"last", "row"}));
+  EXPECT_EQ(multi[1].line, 4);  // the record starts on the file's fourth line
+  // An unclosed quote runs to the end of the file (strict=False).
+  EXPECT_EQ(fields("a,\"never closed\nstill,in\n"), (Rows{{"a", "never closed\nstill,in\n"}}));
+  EXPECT_EQ(fields(",,\n\"\",x\n"), (Rows{{"", "", ""}, {"", "x"}}));
+  EXPECT_EQ(fields("a,b\rc,d\r"), (Rows{{"a", "b"}, {"c", "d"}}));
+}
+
+TEST(Formats, MmluCsvReadsEveryQuestionOfAFileWithStrayQuotes) {
+  // The shape of MMLU's val/college_medicine_val.csv: one question ends in a quote inside an
+  // unquoted field; the old reader swallowed the rest of the file into one record.
+  std::string text = "\xEF\xBB\xBF";
+  for (int i = 0; i < 20; ++i) {
+    const std::string q = i == 3 ? "What does \"in vivo\" mean in the word \"vivo\""
+                                 : "Question " + std::to_string(i);
+    text += q + ",one,two,three,four," + std::string(1, char('A' + i % 4)) + "\n";
+  }
+  auto r = read(temp_file("college_medicine_val.csv", text), Format::kMmlu);
+  EXPECT_TRUE(r.bad.empty());
+  ASSERT_EQ(r.ok.size(), 20u);
+  EXPECT_THAT(r.ok[3].prompt, HasSubstr("What does \"in vivo\" mean in the word \"vivo\""));
+  EXPECT_THAT(r.ok[0].prompt, HasSubstr("\nQuestion 0\nA. one"));
+  EXPECT_EQ(r.ok[0].prompt.find("\xEF\xBB\xBF"), std::string::npos);
 }
 
 TEST(Preprocess, RoundTripTokensMasksAndCounts) {
@@ -250,8 +302,78 @@ TEST(Preprocess, StopsOrSkipsBadRecordsAndTruncates) {
   EXPECT_EQ(ds.sample(0).tokens.size(), 8u);
   c.truncate = "drop";
   sum = preprocess(c, world);
-  EXPECT_EQ(sum.skipped.at("too_long"), 1);
+  EXPECT_EQ(sum.dropped.at("too_long"), 1);  // a good record that cannot be a sample: dropped
   EXPECT_EQ(sum.written, 1);
+}
+
+// #11 item 9: a sample with no trained token (an empty response with --no-eos) is dropped with
+// its reason, and a dataset of nothing but such samples is refused; every record is accounted
+// for per file.
+TEST(Preprocess, SamplesWithoutATrainedTokenAreDroppedAndCounted) {
+  PreprocessConfig c;
+  c.inputs = {temp_file("empty.jsonl", R"({"prompt":"Say nothing.","response":""})"
+                                       "\n"
+                                       R"({"prompt":"Say yes.","response":" yes"})"
+                                       "\n")};
+  c.tokenizer = kTokenizer;
+  c.out_dir = dataset_dir("no_trained");
+  c.add_eos = false;
+  c.val_fraction = 0;
+  auto world = dist::Communicator::dup(MPI_COMM_SELF, "self");
+  c.validate();
+  auto sum = preprocess(c, world);
+  EXPECT_EQ(sum.read, 2);
+  EXPECT_EQ(sum.written, 1);
+  EXPECT_EQ(sum.dropped.at("no_trained_token"), 1);
+  const auto& f = sum.files.at(c.inputs[0]);
+  EXPECT_EQ(f.read, f.written + f.skipped_total() + f.dropped_total());
+  EXPECT_THAT(sum.line(), HasSubstr("dropped 1 (no_trained_token 1)"));
+  c.inputs = {temp_file("all_empty.jsonl", R"({"prompt":"Say nothing.","response":""})"
+                                           "\n")};
+  c.out_dir = dataset_dir("none_trained");
+  c.validate();
+  EXPECT_THAT([&] { preprocess(c, world); },
+              testing::ThrowsMessage<InputError>(HasSubstr("has a trained token")));
+  EXPECT_FALSE(fs::exists(c.out_dir));  // nothing published
+}
+
+// #11 item 14: a record far beyond any sequence budget is refused before tokenising it.
+TEST(Preprocess, HugeRecordsAreBadRecordsNotAnHourOfTokenising) {
+  const std::string huge(5 << 20, 'x');
+  PreprocessConfig c;
+  c.inputs = {temp_file("huge.jsonl", "{\"prompt\":\"" + huge +
+                                          "\",\"response\":\" r\"}\n"
+                                          R"({"prompt":"p","response":" r"})"
+                                          "\n")};
+  c.tokenizer = kTokenizer;
+  c.out_dir = dataset_dir("huge");
+  c.val_fraction = 0;
+  c.validate();
+  auto world = dist::Communicator::dup(MPI_COMM_SELF, "self");
+  EXPECT_THAT([&] { preprocess(c, world); },
+              testing::ThrowsMessage<InputError>(HasSubstr("huge.jsonl:1: record_too_large")));
+  c.on_error = "skip";
+  const auto t0 = std::chrono::steady_clock::now();
+  auto sum = preprocess(c, world);
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 30.0);
+  EXPECT_EQ(sum.skipped.at("record_too_large"), 1);
+  EXPECT_EQ(sum.written, 1);
+}
+
+// #11 item 21 and 19: formats by content, whatever the file is called; an empty file says so.
+TEST(Formats, PubmedqaIsDetectedByContentAndEmptyFilesSaySo) {
+  const std::string keyed = R"({
+  "12345": {"QUESTION": "Does it?", "CONTEXTS": ["c"], "final_decision": "yes"},
+  "99": {"QUESTION": "And this?", "CONTEXTS": ["d"], "final_decision": "no"}
+})";
+  EXPECT_EQ(detect_format(temp_file("ori_pqal_test200.json", keyed)), Format::kPubmedqa);
+  EXPECT_EQ(detect_format(temp_file("my_copy.json", keyed)), Format::kPubmedqa);
+  auto r = read(temp_file("pq.json", keyed), Format::kPubmedqa);
+  EXPECT_EQ(r.ok.size(), 2u);
+  EXPECT_THAT([&] { detect_format(temp_file("empty.jsonl", "\n  \n")); },
+              testing::ThrowsMessage<UsageError>(HasSubstr("empty.jsonl' is empty")));
+  EXPECT_THAT([&] { Tokenizer t(test_dir()); },
+              testing::ThrowsMessage<InputError>(HasSubstr("is not a file")));
 }
 
 TEST(Shards, CorruptTruncatedOrForeignShardsAreRejected) {
@@ -340,6 +462,27 @@ TEST(Loader, SameSeedSameOrderAndResumeContinuesExactly) {
   std::vector<int64_t> other;
   for (int s = 0; s < 10; ++s) other.push_back(id_of(d.next_step()[0], 0));
   EXPECT_NE(other, std::vector<int64_t>(first.begin(), first.begin() + 10));
+}
+
+// #11 item 4: the resume position is a sample count, so a run resumed with another global batch
+// (here micro-batch 3 -> 2) continues with exactly the next sample of the global order.
+TEST(Loader, ResumeWithAnotherGlobalBatchContinuesAtTheNextSample) {
+  TokenDataset ds(numbered_dataset(40), "train", "");
+  LoaderOptions o{3, 4, 1, 0, 1, 11, 0, 0};
+  Loader a(ds, o);
+  std::vector<int64_t> order;  // the global order of samples, read 3 at a time
+  for (int s = 0; s < 10; ++s)
+    for (const auto& x : a.next_step())
+      for (int64_t r = 0; r < 3; ++r) order.push_back(id_of(x, r));
+  LoaderOptions half = o;
+  half.micro_batch = 2;
+  half.start_sample = 4 * 3;  // after 4 steps of 3 samples
+  Loader b(ds, half, /*start_step=*/4);
+  std::vector<int64_t> resumed;
+  for (int s = 4; s < 9; ++s)
+    for (const auto& x : b.next_step())
+      for (int64_t r = 0; r < 2; ++r) resumed.push_back(id_of(x, r));
+  EXPECT_EQ(resumed, std::vector<int64_t>(order.begin() + 12, order.begin() + 22));
 }
 
 TEST(Loader, TargetsAreShiftedAndMasked) {

@@ -41,17 +41,32 @@ SaveReport save(const config::CheckpointConfig& cc, const config::RunConfig& run
 int64_t restore(const config::CheckpointConfig& cc, TrainState& state,
                 const dist::ProcessGroups& groups);
 
-// Before any work: the checkpoint a resume would start from must come from the same frozen
-// weights as this run (state.json's "frozen_source" against `provenance`); UsageError naming
-// both otherwise. Nothing to check when there is no checkpoint to resume.
-void check_resume_source(const config::CheckpointConfig& cc, const nlohmann::json& provenance);
+// Before any work: the checkpoint a resume would start from must fit this run, or the resume
+// would be silently wrong. Refused (UsageError naming the setting, its value in the checkpoint
+// and now): another mode, model shape (sizes, experts, top-k, ...), seed (the data order and a
+// seeded initialisation), PEFT setting, or frozen weights (state.json's "frozen_source"
+// against `provenance`: another --model, a changed model file, another seed). A different
+// layout or global batch is fine: the data position is kept in samples. Nothing to check when
+// there is no checkpoint to resume; a damaged state.json is restore()'s to report.
+void check_resume(const config::CheckpointConfig& cc, const config::RunConfig& run,
+                  const nlohmann::json& provenance);
 
 // Removes what a killed run left half-done in `dir`: step_X.tmp directories, latest.tmp, and
-// step directories newer than the one `latest` names (renamed, never published). Call on one
-// rank only, while holding the run lock (no live writer can own them).
+// step directories newer than the one `latest` names (renamed, never published). When `latest`
+// is unreadable nothing but *.tmp is removed: nothing published is ever deleted. Call on one
+// rank only, while holding the lock of `dir` (no live writer can own them).
 void clean_unpublished(const std::string& dir);
 
-// The checkpoint name that <dir>/latest publishes ("step_00000120"), or "" when there is none.
+// What <dir>/latest says: absent; the name of a published checkpoint of <dir>
+// ("step_00000120", its state.json present); or unreadable (anything else: garbage, a path, a
+// checkpoint that is not there), which `text` shows.
+struct Latest {
+  enum class State { kAbsent, kValid, kUnreadable } state = State::kAbsent;
+  std::string name, text;
+};
+Latest read_latest(const std::string& dir);
+
+// The checkpoint name that <dir>/latest publishes, or "" when there is none or it is unreadable.
 std::string latest_name(const std::string& dir);
 
 // Complete checkpoint directories in `dir`, oldest first.

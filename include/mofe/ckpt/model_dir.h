@@ -13,6 +13,8 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "mofe/dist/communicator.h"
 #include "mofe/io/model_source.h"
@@ -31,10 +33,14 @@ struct ModelDirInfo {
 
 // Writes every tensor of info.config's layout, taking each from `get(name)`. Collective over
 // `comm`: rank 0 writes dense.h5, expert files are dealt round-robin over the ranks, and rank 0
-// writes model.json after all are done. Returns the model's checksum (on every rank).
-std::string write_model_dir(const std::string& dir, const ModelDirInfo& info,
-                            const std::function<torch::Tensor(const std::string&)>& get,
-                            const dist::Communicator& comm);
+// writes model.json after all are done, copies `extra_files` (source path, name in the
+// directory; e.g. the tokenizer) and publishes the directory: everything is written into
+// <dir>.tmp-*/ and renamed into place at the end (io/staged_dir.h), so a failure leaves the
+// previous <dir> untouched. Returns the model's checksum (on every rank).
+std::string write_model_dir(
+    const std::string& dir, const ModelDirInfo& info,
+    const std::function<torch::Tensor(const std::string&)>& get, const dist::Communicator& comm,
+    const std::vector<std::pair<std::string, std::string>>& extra_files = {});
 
 class ModelDir : public io::ModelSource {
  public:

@@ -32,6 +32,7 @@ struct StateTensor {
 struct TrainState {
   std::vector<StateTensor> tensors;
   int64_t* optimizer_steps = nullptr;
+  int64_t* samples = nullptr;  // global training samples consumed: where the data continues
   nlohmann::json provenance;
 };
 

@@ -13,6 +13,7 @@ struct CheckpointConfig {
   std::string resume;  // "" (start fresh) | "auto" (latest intact, if any) | a checkpoint dir
   bool full = false;   // also write frozen experts (a self-contained copy)
   int64_t max_bad_steps = 5;  // non-finite loss/gradient steps in a row before giving up
+  bool break_lock = false;    // take over a lock held by a job of another host (train/run_lock.h)
 
   void validate() const;
 };

@@ -3,6 +3,9 @@
 // Two kinds of failure, decided where the error is raised (LAMMPS' error->all / error->one):
 //   UsageError  - bad options or config; every rank sees the same input and throws the same
 //                 error, so rank 0 prints it once and all ranks exit with kExitUsage.
+//   InputError    - bad input found after setup on one rank (a corrupt shard, a bad record):
+//                 one line "mofe: error: ..." (naming the rank when there are several), and
+//                 exit code kExitUsage for the whole job (MPI_Abort with it).
 //   Error (and IoError, CommError) - something went wrong on *this* rank; main() prints
 //                 "[rank r/N step s] cause" and calls MPI_Abort so no peer hangs in a collective.
 #pragma once
@@ -31,6 +34,14 @@ class UsageError : public Error {
 class IoError : public Error {
  public:
   using Error::Error;
+};
+
+// The input is wrong (a corrupt shard, a bad record, a damaged tokenizer, safetensors or
+// checkpoint file, too few few-shot examples), found once work began on the rank that read it:
+// the user's to fix, so it exits like a usage error (kExitUsage), on one line naming the file.
+class InputError : public IoError {
+ public:
+  using IoError::IoError;
 };
 
 // A communication library call failed.

@@ -2,8 +2,11 @@
 //
 //   MOFE_FAULT=POINT:ACTION[:RANK[:STEP]]      RANK, STEP: a number or * (default *)
 //
-// POINT   where it fires                                      (STEP = the loop's step index,
-//   step                 start of a training step               as in "[rank r/N step s]")
+// POINT   where it fires                                      (STEP counts from 1 as the
+//   step                 start of a training step               progress lines and the
+//                                                               "[rank r/N step s]" prefix do;
+//                                                               a checkpoint point's STEP is
+//                                                               the step it saves)
 //   loss                 the step's loss (ACTION nan only)
 //   checkpoint-write     after this rank wrote its first checkpoint file, before the barrier
 //   checkpoint-manifest  rank 0: every file written, before state.json and the rename

@@ -12,7 +12,7 @@ namespace mofe::log {
 struct Identity {
   int rank = 0;
   int world = 1;
-  int64_t step = -1;  // -1: not inside the training loop
+  int64_t step = -1;  // the step being run, from 1 as the progress lines count; -1: none
 };
 Identity& identity();
 

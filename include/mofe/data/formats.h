@@ -65,7 +65,11 @@ void read_file(const std::string& path, Format format, const ReadOptions& option
                const ReadCallbacks& callbacks);
 
 // MMLU-style parsing helpers, exposed for tests.
-std::vector<std::vector<std::string>> parse_csv(const std::string& text);  // RFC 4180
+struct CsvRow {
+  int64_t line = 0;  // the file line the record starts on
+  std::vector<std::string> fields;
+};
+std::vector<CsvRow> parse_csv(const std::string& text);  // as Python's csv module reads it
 bool valid_utf8(const std::string& s);
 
 }  // namespace mofe::data

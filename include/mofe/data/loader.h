@@ -1,10 +1,12 @@
 // Loader: deterministic, resumable batches for one rank, read ahead on a background thread.
 //
-// Order is defined on a *global sample index*: micro-step m of optimizer step s on rank r reads
-// global indices g = ((s * accum + m) * world + r) * micro_batch + i. Index g is sample
-// perm_e[g mod n] of epoch e = g / n, perm_e a seeded shuffle of the dataset. So every sample
-// is seen once per epoch across all ranks, the same seed gives the same order, and the
-// position to resume from is the step alone, whatever the number of ranks.
+// Order is defined on a *global sample index*: optimizer step s starts at global index
+// base(s) = start_sample + (s - start_step) * G, G = micro_batch * accum * world the global
+// batch, and micro-step m on rank r reads g = base(s) + (m * world + r) * micro_batch + i.
+// Index g is sample perm_e[g mod n] of epoch e = g / n, perm_e a seeded shuffle of the dataset.
+// So every sample is seen once per epoch across all ranks, the same seed gives the same order,
+// and the position to resume from is the number of samples consumed, whatever the number of
+// ranks and whatever the global batch of the resumed run (a fresh run: base(s) = s * G).
 //
 // Rows hold seq_len + 1 tokens: inputs are tokens[:-1], targets tokens[1:] where the loss mask
 // is 1 and -100 elsewhere (and on padding). Longer samples keep their last tokens. Padded mode
@@ -28,8 +30,9 @@ struct LoaderOptions {
   int rank = 0, world = 1;
   uint64_t seed = 1234;
   int64_t pad_id = 0;
-  int prefetch = 4;   // micro-batches read ahead; 0 reads on demand
-  bool pack = false;  // lay a micro-batch's samples end to end in as few rows as they need
+  int prefetch = 4;           // micro-batches read ahead; 0 reads on demand
+  bool pack = false;          // lay a micro-batch's samples end to end in as few rows as they need
+  int64_t start_sample = -1;  // global index where start_step begins; -1: start_step * G
 };
 
 class Loader {

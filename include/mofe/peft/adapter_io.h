@@ -60,7 +60,8 @@ std::string from_peft_name(const std::string& peft_name);  // "" when not a peft
 
 // Writes an adapter directory from a source holding the adapter tensors (a PEFT checkpoint):
 // `adapters` is their layout (peft/layout.h), `peft` and `dora` the settings they were trained
-// with; trained routers/embeddings go in as modules_to_save. Written into DIR.tmp, renamed.
+// with; trained routers/embeddings go in as modules_to_save. The caller stages DIR
+// (io/staged_dir.h) when it must appear whole or not at all.
 void write_adapter(const std::string& dir, const io::ModelSource& src,
                    const std::vector<model::ParamSpec>& adapters, const config::PeftConfig& peft,
                    bool dora, const std::string& base_model_name_or_path);

@@ -22,6 +22,7 @@
 #include "mofe/train/metrics.h"
 #include "mofe/train/optimizer.h"
 #include "mofe/train/param_groups.h"
+#include "mofe/train/run_lock.h"
 
 namespace mofe::train {
 
@@ -70,9 +71,15 @@ class Trainer {
   std::unique_ptr<AdamW> optimizer_;
   GradSync grad_sync_;
   bool inject_nan_ = false;
+  int64_t samples_ = 0;         // global training samples consumed by the steps done
   nlohmann::json init_source_;  // {"source": "init", "seed"} | {"source": "model", "path", ...}  //
                                 // test-only fault injection (core/fault.h)
 };
+
+// Rank 0's locks of the run directory and the checkpoint directory (when it lies elsewhere),
+// taken before any work (UsageError naming the holder), after which what a killed run left
+// unpublished in the checkpoint directory is removed. Hold them for the whole run.
+std::vector<std::unique_ptr<RunLock>> lock_run(const config::RunConfig& cfg);
 
 // Where a run's weights come from, as checkpoints record it: {"source": "init", "seed"} or
 // {"source": "model", "path", "kind", "checksum"}.
