@@ -59,10 +59,10 @@ int main(int argc, char** argv) {
     mofe::log::warn0("fault injection armed: MOFE_FAULT=" + mofe::fault::describe());
   mofe::cli::Args args(argv + 2, argv + argc);
   int code = mofe::kExitFailure;
-  try {
-    return it->second(args, env);
-  } catch (const mofe::InputError& e) {
-    // The user's input: one line, the usage exit code, for the whole job.
+  // The user's input, found before or after the ranks agreed on the setup: a file's content
+  // (InputError) or an option or setting found while opening the inputs (UsageError). One
+  // line, the usage exit code, for the whole job.
+  auto input_error = [&](const std::exception& e) {
     std::string what = e.what();
     if (auto nl = what.find('\n'); nl != std::string::npos) what = what.substr(0, nl);
     if (env.world_size() > 1)
@@ -71,6 +71,13 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "mofe: error: %s\n", what.c_str());
     std::fflush(stderr);
     code = mofe::kExitUsage;
+  };
+  try {
+    return it->second(args, env);
+  } catch (const mofe::InputError& e) {
+    input_error(e);
+  } catch (const mofe::UsageError& e) {
+    input_error(e);
   } catch (const std::exception& e) {
     // Only this rank may know: say who and where, then take the whole job down.
     std::string what = e.what();

@@ -32,8 +32,9 @@ if [ "${MOFE_SANITIZE:-0}" = 1 ]; then
   # LeakSanitizer off: Open MPI and LibTorch keep process-lifetime allocations by design.
   export ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
   cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DMOFE_SANITIZE="address;undefined"
-  cmake --build build-asan -j "$jobs" --target mofe_unit_tests mofe_fuzz_safetensors
+  cmake --build build-asan -j "$jobs" --target mofe_unit_tests mofe_fuzz_safetensors mofe_fuzz_records
   build-asan/tests/mofe_fuzz_safetensors 100000 tests/fuzz/corpus/*
+  build-asan/tests/mofe_fuzz_records 100000
   # Preprocess.* and MergeWithTokenizer.* load SentencePiece, which needs dlopen(RTLD_DEEPBIND) to keep its embedded
   # protobuf apart from LibTorch's (src/data/spm_shim.cpp); AddressSanitizer forbids deep
   # binding, so those two tests run in the release build only.

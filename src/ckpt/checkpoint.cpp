@@ -184,6 +184,17 @@ nlohmann::json read_state_json(const std::string& path) {
   nlohmann::json st = nlohmann::json::parse(in, nullptr, false);
   if (st.is_discarded() || st.value("format", "") != "mofe-checkpoint")
     throw IoError("checkpoint '" + path + "': damaged state.json");
+  // The step must be a count >= 0, and the one the directory's name says (step_00000120).
+  const auto& step = st["step"];
+  const std::string dir = fs::path(path).lexically_normal().filename().string();
+  const bool named = dir.size() == 13 && dir.compare(0, 5, "step_") == 0 &&
+                     dir.find_first_not_of("0123456789", 5) == std::string::npos;
+  if (!step.is_number_integer() || step.get<int64_t>() < 0 ||
+      !st["optimizer_steps"].is_number_integer() ||
+      (named && step.get<int64_t>() != std::stoll(dir.substr(5))))
+    throw IoError("'" + path + "/state.json': step " + step.dump() +
+                  (named ? " does not match the directory's name" : " is not a step count") +
+                  ": damaged state.json");
   return st;
 }
 
@@ -295,8 +306,11 @@ void check_resume(const config::CheckpointConfig& cc, const config::RunConfig& r
   nlohmann::json st;
   try {
     st = read_state_json(path);
-  } catch (const IoError&) {
-    return;  // damage is restore()'s to report (and, under auto, to fall back from)
+  } catch (const IoError& e) {
+    // Under auto, restore() reports the damage and falls back; a checkpoint named explicitly
+    // must be sound before any work.
+    if (cc.resume != "auto") throw UsageError(std::string("--resume: ") + e.what());
+    return;
   }
   const auto& then = st.value("config", nlohmann::json::object());
   const auto now = run.to_json();

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <set>
 
 #include "mofe/ckpt/tensor_file.h"
 #include "mofe/core/error.h"
@@ -66,7 +67,9 @@ std::string write_model_dir(const std::string& final_dir, const ModelDirInfo& in
     if (owner != comm.rank()) continue;
     TensorFileWriter w((fs::path(dir) / f).string());
     for (const auto* s : by_file[f]) {
-      torch::Tensor t = get(s->name).to(torch::kFloat).contiguous();
+      const std::string d = info.dtype_of ? info.dtype_of(s->name) : "F32";
+      const auto type = d == "BF16" ? torch::kBFloat16 : d == "F16" ? torch::kHalf : torch::kFloat;
+      torch::Tensor t = get(s->name).to(type).contiguous();
       if (t.sizes().vec() != s->shape)
         throw IoError("'" + dir + "': tensor '" + s->name + "' has shape " + c10::str(t.sizes()) +
                       ", the config implies " + c10::str(c10::IntArrayRef(s->shape)));
@@ -104,12 +107,41 @@ ModelDir::ModelDir(const std::string& dir) : dir_(dir) {
   nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
   if (j.is_discarded() || j.value("format", "") != "mofe-model")
     throw InputError("'" + p.string() + "' is not a mofe model description");
-  info_.config = config::ModelConfig::from_json(j.at("config"));
+  try {
+    info_.config = config::ModelConfig::from_json(j.at("config"));
+  } catch (const UsageError& e) {
+    throw UsageError("'" + p.string() + "': " + e.what());
+  }
   info_.source_dtype = j.value("source_dtype", "F32");
   info_.provenance = j.value("provenance", nlohmann::json::object());
   checksum_ = j.value("checksum", "");
   for (const auto& s : model::param_layout(info_.config))
     file_of_[s.name] = (fs::path(dir) / file_for(s)).string();
+  // The files hold what the config implies: dense.h5 exactly the non-expert tensors, and one
+  // file per expert and layer, no more (model.json edited to fewer layers or experts).
+  std::set<std::string> dense;
+  for (const auto& s : model::param_layout(info_.config))
+    if (s.expert < 0) dense.insert(s.name);
+  const std::string dense_file = (fs::path(dir) / "dense.h5").string();
+  std::set<std::string> stored;
+  const nlohmann::json index = read_index(dense_file);
+  for (auto it = index.begin(); it != index.end(); ++it) stored.insert(it.key());
+  if (stored != dense)
+    throw InputError("'" + dense_file + "' does not hold the tensors '" + p.string() +
+                     "' describes (" + std::to_string(stored.size()) + " stored, " +
+                     std::to_string(dense.size()) + " expected): the config does not match");
+  std::set<std::string> expert_files, have;
+  for (const auto& kv : file_of_)
+    if (kv.second != dense_file) expert_files.insert(fs::path(kv.second).filename().string());
+  if (fs::is_directory(fs::path(dir) / "experts"))
+    for (const auto& e : fs::directory_iterator(fs::path(dir) / "experts"))
+      if (e.path().extension() == ".h5") have.insert(e.path().filename().string());
+  for (const auto& f : have)
+    if (!expert_files.count(f))
+      throw InputError("'" + dir + "/experts/" + f + "' is an expert '" + p.string() +
+                       "' does not describe: the config does not match the weights");
+  for (const auto& f : expert_files)
+    if (!have.count(f)) throw InputError("'" + dir + "' lacks 'experts/" + f + "'");
 }
 
 std::vector<std::string> ModelDir::names() const {
@@ -121,7 +153,17 @@ std::vector<std::string> ModelDir::names() const {
 torch::Tensor ModelDir::load(const std::string& name) const {
   auto it = file_of_.find(name);
   if (it == file_of_.end()) throw IoError("model '" + dir_ + "' has no tensor '" + name + "'");
-  return read_tensor(it->second, name);
+  auto t = read_tensor(it->second, name);
+  return t.scalar_type() == torch::kDouble ? t : t.to(torch::kFloat);  // ModelSource's contract
+}
+
+std::string ModelDir::tensor_dtype(const std::string& name) const {
+  auto it = file_of_.find(name);
+  if (it == file_of_.end()) return info_.source_dtype;
+  auto& index = index_cache_[it->second];
+  if (index.is_null()) index = read_index(it->second);
+  const std::string d = index.contains(name) ? index[name].value("dtype", "float32") : "float32";
+  return d == "bfloat16" ? "BF16" : d == "float16" ? "F16" : d == "float64" ? "F64" : "F32";
 }
 
 }  // namespace mofe::ckpt

@@ -30,7 +30,11 @@ class CheckpointModel : public io::ModelSource {
     if (state_.is_discarded() || state_.value("format", "") != "mofe-checkpoint")
       throw IoError("'" + dir + "/state.json' is not a mofe checkpoint description");
     const auto& run = state_.at("config");
-    config_ = config::ModelConfig::from_json(run.at("model"));
+    try {
+      config_ = config::ModelConfig::from_json(run.at("model"));
+    } catch (const UsageError& e) {
+      throw UsageError("'" + dir + "/state.json': " + e.what());
+    }
     dtype_ = run.at("runtime").value("dtype", "float32");
     // The run's policy says which frozen weights it computed with compressed (a QLoRA base):
     // reading them back gives those values, not the source's, so an export or evaluation sees
@@ -54,8 +58,13 @@ class CheckpointModel : public io::ModelSource {
       if (e.path().extension() == ".h5") {
         const nlohmann::json index = read_index(e.path().string());
         for (auto it = index.begin(); it != index.end(); ++it)
-          if (it.key().rfind("m:", 0) != 0 && it.key().rfind("v:", 0) != 0)
+          if (it.key().rfind("m:", 0) != 0 && it.key().rfind("v:", 0) != 0) {
+            if (!shapes_.count(it.key()))
+              throw InputError("'" + e.path().string() + "' holds '" + it.key() +
+                               "', which the model of '" + dir +
+                               "/state.json' does not have: the config does not match");
             file_of_[it.key()] = e.path();
+          }
       }
     const auto& fe = state_.at("frozen_experts");
     if (fe.is_object() && fe.value("source", "") == "model") {

@@ -10,6 +10,21 @@
 namespace mofe::ckpt {
 
 namespace {
+std::string dtype_name(torch::ScalarType t) {
+  switch (t) {
+    case torch::kFloat:
+      return "float32";
+    case torch::kDouble:
+      return "float64";
+    case torch::kBFloat16:
+      return "bfloat16";
+    case torch::kHalf:
+      return "float16";
+    default:
+      return c10::toString(t);
+  }
+}
+
 uint32_t crc_of(const torch::Tensor& t) {
   return static_cast<uint32_t>(crc32(0L, static_cast<const Bytef*>(t.data_ptr()),
                                      static_cast<uInt>(t.numel() * t.element_size())));
@@ -44,12 +59,14 @@ void TensorFileWriter::add(const std::string& name, const torch::Tensor& tensor)
     f.write_float64(name,
                     std::vector<double>(t.data_ptr<double>(), t.data_ptr<double>() + t.numel()),
                     io::Storage::kChecksummed);
+  } else if (t.scalar_type() == torch::kBFloat16 || t.scalar_type() == torch::kHalf) {
+    const auto* bits = static_cast<const uint16_t*>(t.data_ptr());
+    f.write_uint16(name, std::vector<uint16_t>(bits, bits + t.numel()), io::Storage::kChecksummed);
   } else {
     throw IoError("'" + impl_->path + "': tensor '" + name + "' has unsupported dtype");
   }
-  impl_->index[name] = {{"shape", t.sizes().vec()},
-                        {"dtype", t.scalar_type() == torch::kFloat ? "float32" : "float64"},
-                        {"crc32", crc_of(t)}};
+  impl_->index[name] = {
+      {"shape", t.sizes().vec()}, {"dtype", dtype_name(t.scalar_type())}, {"crc32", crc_of(t)}};
 }
 
 void TensorFileWriter::finish() {
@@ -82,12 +99,20 @@ torch::Tensor read_one(const io::H5File& f, const std::string& path, const std::
                        const nlohmann::json& entry) {
   const auto shape = entry.at("shape").get<std::vector<int64_t>>();
   torch::Tensor t;
-  if (entry.at("dtype") == "float32") {
+  const std::string dtype = entry.at("dtype");
+  if (dtype == "float32") {
     auto v = f.read_float32(name);
     t = torch::from_blob(v.data(), {int64_t(v.size())}, torch::kFloat).clone();
-  } else {
+  } else if (dtype == "float64") {
     auto v = f.read_float64(name);
     t = torch::from_blob(v.data(), {int64_t(v.size())}, torch::kDouble).clone();
+  } else if (dtype == "bfloat16" || dtype == "float16") {
+    auto v = f.read_uint16(name);
+    t = torch::from_blob(v.data(), {int64_t(v.size())},
+                         dtype == "bfloat16" ? torch::kBFloat16 : torch::kHalf)
+            .clone();
+  } else {
+    throw InputError("'" + path + "': tensor '" + name + "' has unknown dtype '" + dtype + "'");
   }
   if (crc_of(t) != entry.at("crc32").get<uint32_t>())
     throw InputError("'" + path + "': tensor '" + name + "' fails its CRC-32 check");

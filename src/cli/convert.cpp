@@ -63,6 +63,7 @@ int run_import(const Args& args, dist::MpiEnv& env) {
   info.config = hf.config();
   info.source_dtype = hf.source_dtype();
   info.provenance = {{"imported_from", fs::absolute(in).string()}, {"checksum", hf.checksum()}};
+  info.dtype_of = [&](const std::string& n) { return hf.tensor_dtype(n); };  // kept per tensor
   auto world = dist::Communicator::world();
   std::vector<std::pair<std::string, std::string>> extras;
   if (fs::exists(fs::path(in) / "tokenizer.model"))
@@ -144,10 +145,7 @@ int run_export(const Args& args, dist::MpiEnv& env) {
     }
   }
   if (merge_adapters) src = std::make_unique<peft::MergedSource>(std::move(src));
-  if (opt.dtype == "auto") {
-    const auto d = src->source_dtype();
-    opt.dtype = d == "BF16" ? "bfloat16" : d == "F16" ? "float16" : "float32";
-  }
+  // --dtype auto stays auto: write_hf_model keeps each tensor's stored dtype.
   const int64_t n = io::write_hf_model(*src, staged.path(), opt);
   if (tokenizer.empty()) tokenizer = ckpt::find_tokenizer(in);
   if (!tokenizer.empty())

@@ -7,6 +7,7 @@
 #include "mofe/core/device.h"
 #include "mofe/core/error.h"
 #include "mofe/core/log.h"
+#include "mofe/core/memory.h"
 #include "mofe/dist/backend.h"
 #include "mofe/dist/process_groups.h"
 #include "mofe/peft/adapter_io.h"
@@ -17,6 +18,33 @@
 namespace mofe::cli {
 
 namespace {
+// Before anything is allocated: what this node's ranks will need (train/memory_plan.h) against
+// what the node can give, so that a model that cannot fit is refused with the numbers instead
+// of being killed for memory without a word.
+void check_memory(const config::RunConfig& c, const dist::MpiEnv& env) {
+  if (c.runtime.memory_check == "off") return;
+  const double avail = core::available_memory_bytes();
+  if (avail <= 0) return;
+  const auto plan = train::plan_memory(c);
+  const int ep_rank = env.world_rank() % c.parallel.ep_size;
+  const double need = double(plan.ranks[size_t(ep_rank)].peak_bytes()) * env.local_size();
+  if (need <= avail) return;
+  char msg[640];
+  std::snprintf(msg, sizeof msg,
+                "this node's %d rank(s) need an estimated %.0f MB (%.0f MB each: weights %.0f, "
+                "gradients %.0f, AdamW %.0f, activations %.0f) but %.0f MB are free: spread the "
+                "experts over more ranks or nodes (--ep-size), store frozen weights small "
+                "(--frozen-dtype bf16 or nf4), or lower --micro-batch; --memory-check warn runs "
+                "anyway",
+                env.local_size(), need / 1e6, plan.ranks[size_t(ep_rank)].peak_bytes() / 1e6,
+                plan.ranks[size_t(ep_rank)].weight_bytes / 1e6,
+                plan.ranks[size_t(ep_rank)].grad_bytes / 1e6,
+                plan.ranks[size_t(ep_rank)].optimizer_bytes / 1e6,
+                plan.ranks[size_t(ep_rank)].activation_bytes / 1e6, avail / 1e6);
+  if (c.runtime.memory_check == "refuse") throw UsageError(msg);
+  log::warn0(std::string("memory: ") + msg);
+}
+
 // " (LoRA r 8, alpha 16, q_proj,v_proj, frozen nf4)" for the PEFT modes, else "".
 std::string peft_summary(const config::RunConfig& c) {
   const auto& p = c.peft;
@@ -92,6 +120,7 @@ int run_train(const Args& args, dist::MpiEnv& env) {
           peft::check_adapter_file(c.peft.adapter, c.model,
                                    peft::build_options(c.train, c.peft, torch::kFloat));
         ckpt::check_resume(c.checkpoint, c, train::weight_source(c));
+        if (device.is_cpu()) check_memory(c, env);
         if (env.world_rank() == 0) locks = train::lock_run(c);
       },
       env);

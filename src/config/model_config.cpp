@@ -1,5 +1,6 @@
 #include "mofe/config/model_config.h"
 
+#include <cmath>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -43,9 +44,17 @@ void ModelConfig::validate() const {
       throw UsageError("model config: num_experts_per_tok(" + std::to_string(num_experts_per_tok) +
                        ") > num_local_experts(" + std::to_string(num_local_experts) + ")");
   }
-  if (rope_theta <= 0) throw UsageError("model config: rope_theta must be positive");
-  if (rms_norm_eps <= 0) throw UsageError("model config: rms_norm_eps must be positive");
-  if (router_aux_loss_coef < 0) throw UsageError("model config: router_aux_loss_coef must be >= 0");
+  // Written so that NaN fails each check.
+  if (!(rope_theta > 0) || !std::isfinite(rope_theta))
+    throw UsageError("model config: rope_theta must be positive and finite");
+  if (!(rms_norm_eps > 0) || !std::isfinite(rms_norm_eps))
+    throw UsageError("model config: rms_norm_eps must be positive and finite");
+  if (!(router_aux_loss_coef >= 0) || !std::isfinite(router_aux_loss_coef))
+    throw UsageError("model config: router_aux_loss_coef must be >= 0 and finite");
+  if (bos_token_id >= vocab_size || eos_token_id >= vocab_size)
+    throw UsageError("model config: bos_token_id(" + std::to_string(bos_token_id) +
+                     ") / eos_token_id(" + std::to_string(eos_token_id) +
+                     ") must be below vocab_size(" + std::to_string(vocab_size) + ")");
 }
 
 nlohmann::json ModelConfig::to_json() const {
@@ -102,6 +111,9 @@ ModelConfig ModelConfig::from_json(const nlohmann::json& j) {
   get("num_local_experts", c.num_local_experts);
   get("num_experts_per_tok", c.num_experts_per_tok);
   get("router_aux_loss_coef", c.router_aux_loss_coef);
+  // Every path that reads a model config checks it: a zero head count would divide by zero,
+  // a layer count below the file's would drop layers silently.
+  c.validate();
   return c;
 }
 

@@ -1,6 +1,8 @@
 #include "mofe/config/options.h"
 
 #include <boost/program_options.hpp>
+#include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <map>
@@ -118,7 +120,8 @@ ParsedRun parse_run_config(const std::vector<std::string>& args) {
   ParsedRun out;
   RunConfig& c = out.config;
   ModelConfig cli_model;
-  std::string config_file, model_config_file, mode = "mofe", freeze, targets = "q_proj,v_proj";
+  std::string config_file, model_config_file, mode = "mofe", freeze, targets = "q_proj,v_proj",
+                                              step_timeout = "auto";
   bool dry_run = false;
 
   po::options_description general("General");
@@ -252,9 +255,16 @@ ParsedRun parse_run_config(const std::vector<std::string>& args) {
       "threads", po::value(&c.runtime.threads)->default_value(c.runtime.threads),
       "intra-op threads per rank (0 = cores / ranks per node)")(
       "comm", po::value(&c.runtime.comm)->default_value(c.runtime.comm), "mpi | nccl")(
-      "step-timeout", po::value(&c.runtime.step_timeout)->default_value(c.runtime.step_timeout),
-      "abort the job when a step (with its checkpoint) takes longer, naming the collective it "
-      "is stuck in; 0: off")("no-blas-probe", po::bool_switch(),
+      "step-timeout", po::value(&step_timeout)->default_value(step_timeout),
+      "abort the job when a step (with its checkpoint) makes no progress for this long, naming "
+      "the collective it is stuck in: auto (20 x the slowest of the first steps, at least "
+      "--watchdog-floor) | seconds | 0 (off)")(
+      "watchdog-floor",
+      po::value(&c.runtime.watchdog_floor)->default_value(c.runtime.watchdog_floor),
+      "the least --step-timeout auto waits (seconds)")(
+      "memory-check", po::value(&c.runtime.memory_check)->default_value(c.runtime.memory_check),
+      "before building: refuse | warn | off when a rank's estimated peak memory exceeds what "
+      "is free on its node")("no-blas-probe", po::bool_switch(),
                              "skip the start-up matmul speed probe");
 
   po::options_description all;
@@ -277,6 +287,8 @@ ParsedRun parse_run_config(const std::vector<std::string>& args) {
     po::store(po::command_line_parser(args).options(all).run(), vm);
     if (vm.count("config")) {
       const std::string path = vm["config"].as<std::string>();
+      if (!std::filesystem::is_regular_file(path))
+        throw UsageError("--config: '" + path + "' is not a file");
       std::ifstream file(path);
       if (!file) throw UsageError("--config: cannot open '" + path + "'");
       std::istringstream in(flatten_sections(file, path, sections));
@@ -317,11 +329,30 @@ ParsedRun parse_run_config(const std::vector<std::string>& args) {
   t.freeze_experts = parse_int_list(freeze, "--freeze-experts");
   pf.lora_targets = parse_name_list(targets);
   out.dry_run = dry_run;
+  // NaN and infinity pass every "x <= 0" check: no number option may be one.
+  for (const auto& kv : vm)
+    if (kv.second.value().type() == typeid(double) && !std::isfinite(kv.second.as<double>()))
+      throw UsageError("--" + kv.first + " must be a finite number, got " +
+                       std::to_string(kv.second.as<double>()));
   for (const auto& kv : vm)
     if (!kv.second.defaulted()) out.given.push_back(kv.first);
   if (t.metrics_file.empty()) t.metrics_file = t.out_dir + "/metrics.jsonl";
   if (ck.dir.empty()) ck.dir = t.out_dir + "/checkpoints";
   c.runtime.blas_probe = !vm["no-blas-probe"].as<bool>();
+  if (step_timeout == "auto") {
+    c.runtime.step_timeout = -1;
+  } else {
+    size_t used = 0;
+    try {
+      c.runtime.step_timeout = std::stod(step_timeout, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used != step_timeout.size() || !std::isfinite(c.runtime.step_timeout) ||
+        c.runtime.step_timeout < 0)
+      throw UsageError("--step-timeout: '" + step_timeout +
+                       "' is neither auto nor a number of seconds >= 0");
+  }
   return out;
 }
 

@@ -56,7 +56,8 @@ nlohmann::json RunConfig::to_json() const {
                   {"dtype", runtime.dtype},
                   {"threads", runtime.threads},
                   {"comm", runtime.comm},
-                  {"step_timeout", runtime.step_timeout}};
+                  {"step_timeout", runtime.step_timeout},
+                  {"watchdog_floor", runtime.watchdog_floor}};
   return j;
 }
 

@@ -1,6 +1,7 @@
 #include "mofe/config/train_config.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "mofe/core/error.h"
 
@@ -20,12 +21,17 @@ void TrainConfig::validate(int64_t num_experts) const {
   positive(seq_len, "--seq-len");
   positive(grad_accum, "--grad-accum");
   positive(log_every, "--log-every");
-  if (lr <= 0) throw UsageError("--lr must be positive");
-  if (min_lr < 0 || min_lr > lr) throw UsageError("--min-lr must be in [0, --lr]");
+  // Written so that NaN fails each check (every comparison with NaN is false).
+  if (!(lr > 0) || !std::isfinite(lr)) throw UsageError("--lr must be positive and finite");
+  if (!(min_lr >= 0 && min_lr <= lr)) throw UsageError("--min-lr must be in [0, --lr]");
   if (warmup_steps < 0) throw UsageError("--warmup-steps must be >= 0");
-  if (weight_decay < 0) throw UsageError("--weight-decay must be >= 0");
-  if (beta1 < 0 || beta1 >= 1 || beta2 < 0 || beta2 >= 1)
+  if (!(weight_decay >= 0) || !std::isfinite(weight_decay))
+    throw UsageError("--weight-decay must be >= 0 and finite");
+  if (!(beta1 >= 0 && beta1 < 1 && beta2 >= 0 && beta2 < 1))
     throw UsageError("--beta1/--beta2 must be in [0, 1)");
+  if (!(adam_eps > 0) || !std::isfinite(adam_eps))
+    throw UsageError("--adam-eps must be positive and finite");
+  if (!std::isfinite(clip_grad)) throw UsageError("--clip-grad must be finite (<= 0 disables)");
   for (int64_t e : freeze_experts)
     if (e < 0 || e >= num_experts)
       throw UsageError("--freeze-experts: expert " + std::to_string(e) + " out of range [0, " +

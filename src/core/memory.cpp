@@ -12,6 +12,25 @@ void reset_peak_rss() {
   std::ofstream("/proc/self/clear_refs") << "5";
 }
 
+double available_memory_bytes() {
+  double avail = -1;
+  std::ifstream in("/proc/meminfo");
+  std::string key;
+  double kb = 0;
+  std::string unit;
+  while (in >> key >> kb >> unit)
+    if (key == "MemAvailable:") avail = kb * 1024.0;
+  // A job's cgroup (Slurm, containers) may allow less than the node has free.
+  std::ifstream max("/sys/fs/cgroup/memory.max"), cur("/sys/fs/cgroup/memory.current");
+  std::string limit;
+  double used = 0;
+  if (max >> limit && limit != "max" && cur >> used) {
+    const double left = std::stod(limit) - used;
+    if (avail < 0 || left < avail) avail = left;
+  }
+  return avail;
+}
+
 double peak_rss_mb() {
   std::ifstream in("/proc/self/status");
   std::string line;

@@ -397,7 +397,11 @@ Format detect_format(const std::string& path) {
 
 void read_file(const std::string& path, Format format, const ReadOptions& options,
                const ReadCallbacks& cb) {
-  const std::string text = read_all(path);
+  read_text(read_all(path), path, format, options, cb);
+}
+
+void read_text(const std::string& text, const std::string& path, Format format,
+               const ReadOptions& options, const ReadCallbacks& cb) {
   const std::string name = basename(path);
   auto emit = [&](int64_t line, const std::function<Record()>& make) {
     const std::string origin = path + ":" + std::to_string(line);
@@ -471,17 +475,19 @@ void read_file(const std::string& path, Format format, const ReadOptions& option
   }
   if (format == Format::kPubmedqa) {
     // ori_pqal.json is one object keyed by PubMed id; JSON lines fail to parse as one value.
-    json all;
+    // Parsed in the order the file lists the ids (ordered_json): a sorted map would order them
+    // as strings, and --limit would take another subset than the harness does (#12).
+    nlohmann::ordered_json all;
     bool keyed = false;
     try {
-      all = json::parse(text);
+      all = nlohmann::ordered_json::parse(text);
       keyed = all.is_object() && !all.contains("QUESTION");
     } catch (const json::exception&) {
     }
     if (keyed) {
       int64_t i = 0;
       for (auto it = all.begin(); it != all.end(); ++it)
-        emit(++i, [&] { return pubmedqa(it.value()); });
+        emit(++i, [&] { return pubmedqa(json::parse(it.value().dump())); });
       return;
     }
   }

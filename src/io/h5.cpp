@@ -102,6 +102,12 @@ void H5File::write_float32(const std::string& n, const std::vector<float>& v, St
 void H5File::write_float64(const std::string& n, const std::vector<double>& v, Storage s) {
   write_1d(n, v, H5T_NATIVE_DOUBLE, s);
 }
+void H5File::write_uint16(const std::string& n, const std::vector<uint16_t>& v, Storage s) {
+  write_1d(n, v, H5T_NATIVE_UINT16, s);
+}
+std::vector<uint16_t> H5File::read_uint16(const std::string& n) const {
+  return read_1d<uint16_t>(n, H5T_NATIVE_UINT16, 0, -1);
+}
 std::vector<float> H5File::read_float32(const std::string& n) const {
   return read_1d<float>(n, H5T_NATIVE_FLOAT, 0, -1);
 }

@@ -86,7 +86,11 @@ HfModel::HfModel(const std::string& dir) : dir_(dir) {
   const fs::path root(dir);
   const nlohmann::json raw_config = read_json(root / "config.json");
   check_supported(raw_config, (root / "config.json").string());
-  config_ = config::ModelConfig::from_json(raw_config);
+  try {
+    config_ = config::ModelConfig::from_json(raw_config);
+  } catch (const UsageError& e) {
+    throw UsageError("'" + (root / "config.json").string() + "': " + e.what());
+  }
 
   std::vector<std::string> files;
   if (fs::exists(root / "model.safetensors.index.json")) {
@@ -123,7 +127,15 @@ HfModel::HfModel(const std::string& dir) : dir_(dir) {
   auto emb = where_.find("embed_tokens.weight");
   if (emb == where_.end()) throw InputError("'" + dir + "' has no model.embed_tokens.weight");
   dtype_ = dtype_name(emb->second.second->dtype);
-  // Every parameter the config implies must be there, with its shape.
+  // Exactly the parameters the config implies: none missing, none more (a config that says
+  // fewer layers, heads or experts than the weights hold would drop some silently).
+  std::set<std::string> expected;
+  for (const auto& spec : model::param_layout(config_)) expected.insert(spec.name);
+  for (const auto& [name, where] : where_)
+    if (!expected.count(name))
+      throw InputError("'" + files_[where.first].path() + "': tensor '" + to_hf_name(name) +
+                       "' is not part of the model '" + (root / "config.json").string() +
+                       "' describes: the config does not match the weights");
   for (const auto& spec : model::param_layout(config_)) {
     auto it = where_.find(spec.name);
     if (it == where_.end())
@@ -134,6 +146,11 @@ HfModel::HfModel(const std::string& dir) : dir_(dir) {
                        c10::str(c10::IntArrayRef(it->second.second->shape)) +
                        ", config.json implies " + c10::str(c10::IntArrayRef(spec.shape)));
   }
+}
+
+std::string HfModel::tensor_dtype(const std::string& name) const {
+  auto it = where_.find(name);
+  return it == where_.end() ? dtype_ : dtype_name(it->second.second->dtype);
 }
 
 // The fused layout (newer transformers): mlp.experts.gate_up_proj [E, 2I, D] (gate rows then
@@ -193,7 +210,14 @@ int64_t write_hf_model(const ModelSource& source, const std::string& dir,
                        const HfExportOptions& opt) {
   if (opt.layout != "mixtral" && opt.layout != "fused")
     throw UsageError("--hf-layout: unknown layout '" + opt.layout + "' (mixtral or fused)");
-  const StDtype dtype = export_dtype(opt.dtype);
+  // --dtype auto: each tensor as the source stores it (a model may mix F16 and F32).
+  const bool per_tensor = opt.dtype == "auto";
+  const StDtype dtype = export_dtype(per_tensor ? "float32" : opt.dtype);
+  auto dtype_for = [&](const std::string& mofe_name) {
+    if (!per_tensor) return dtype;
+    const std::string d = source.tensor_dtype(mofe_name);
+    return d == "BF16" ? StDtype::kBF16 : d == "F16" ? StDtype::kF16 : StDtype::kF32;
+  };
   const auto& cfg = source.config();
   const bool fused = opt.layout == "fused" && cfg.is_moe();
 
@@ -202,23 +226,25 @@ int64_t write_hf_model(const ModelSource& source, const std::string& dir,
     std::string name;
     std::function<torch::Tensor()> make;
     int64_t bytes;
+    StDtype dtype;
   };
   std::vector<Out> outs;
-  const size_t esz = dtype_size(dtype);
   for (const auto& spec : model::param_layout(cfg)) {
     int64_t numel = 1;
     for (int64_t s : spec.shape) numel *= s;
+    const StDtype d = dtype_for(spec.name);
+    const size_t esz = dtype_size(d);
     if (!fused ||
         (spec.expert < 0 && spec.name.find(".block_sparse_moe.gate.") == std::string::npos)) {
       outs.push_back({to_hf_name(spec.name), [&source, n = spec.name] { return source.load(n); },
-                      int64_t(numel * esz)});
+                      int64_t(numel * esz), d});
       continue;
     }
     const std::string p = "model.layers." + std::to_string(spec.layer) + ".mlp.";
     const std::string q = "layers." + std::to_string(spec.layer) + ".block_sparse_moe.";
     if (spec.expert < 0) {  // the router
       outs.push_back({p + "gate.weight", [&source, n = spec.name] { return source.load(n); },
-                      int64_t(numel * esz)});
+                      int64_t(numel * esz), d});
     } else if (spec.expert == 0 && spec.name.find(".gate_proj.") != std::string::npos) {
       // Once per layer: [E, 2I, D] (gate rows then up rows) and [E, D, I].
       const int64_t E = cfg.num_local_experts, I = cfg.intermediate_size, D = cfg.hidden_size;
@@ -232,7 +258,7 @@ int64_t write_hf_model(const ModelSource& source, const std::string& dir,
                         }
                         return torch::stack(v);
                       },
-                      int64_t(E * 2 * I * D * esz)});
+                      int64_t(E * 2 * I * D * esz), d});
       outs.push_back(
           {p + "experts.down_proj",
            [&source, q, E] {
@@ -241,7 +267,7 @@ int64_t write_hf_model(const ModelSource& source, const std::string& dir,
                v.push_back(source.load(q + "experts." + std::to_string(e) + ".down_proj.weight"));
              return torch::stack(v);
            },
-           int64_t(E * D * I * esz)});
+           int64_t(E * D * I * esz), d});
     }
   }
 
@@ -265,9 +291,9 @@ int64_t write_hf_model(const ModelSource& source, const std::string& dir,
     std::vector<torch::Tensor> keep;
     std::vector<StWriteTensor> tensors;
     for (size_t i : shards[s]) {
-      auto t = outs[i].make().to(torch_dtype(dtype)).contiguous();
+      auto t = outs[i].make().to(torch_dtype(outs[i].dtype)).contiguous();
       keep.push_back(t);
-      tensors.push_back({outs[i].name, dtype, t.sizes().vec(), t.data_ptr(),
+      tensors.push_back({outs[i].name, outs[i].dtype, t.sizes().vec(), t.data_ptr(),
                          size_t(t.numel()) * t.element_size()});
       weight_map[outs[i].name] = fname;
     }
@@ -279,7 +305,11 @@ int64_t write_hf_model(const ModelSource& source, const std::string& dir,
   std::ofstream(fs::path(dir) / "model.safetensors.index.json") << index.dump(2) << "\n";
 
   nlohmann::json c = cfg.to_json();
-  c["torch_dtype"] = opt.dtype;
+  const std::string sd = source.source_dtype();
+  c["torch_dtype"] = per_tensor ? (sd == "BF16"  ? "bfloat16"
+                                   : sd == "F16" ? "float16"
+                                                 : "float32")
+                                : opt.dtype;
   c["attention_bias"] = false;
   c["attention_dropout"] = 0.0;
   c["initializer_range"] = 0.02;

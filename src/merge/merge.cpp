@@ -103,7 +103,9 @@ MergeReport merge_models(const MergeConfig& cfg, const MergeOptions& opt,
   info.config = base->config();
   info.config.num_local_experts = int64_t(cfg.experts.size());
   info.config.num_experts_per_tok = cfg.experts_per_token;
-  info.source_dtype = base->source_dtype();
+  // mergekit's dtype: every tensor of the merged model is stored in it.
+  info.source_dtype = cfg.stored_dtype();
+  info.dtype_of = [d = info.source_dtype](const std::string&) { return d; };
   info.provenance["merge_config"] = cfg.to_json();
   info.provenance["base_model"] = {{"path", base->path()}, {"checksum", base->checksum()}};
   for (const auto& e : cfg.experts)

@@ -2,6 +2,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <cmath>
 #include <filesystem>
 #include <set>
 
@@ -79,6 +80,11 @@ MergeConfig MergeConfig::load(const std::string& path) {
   return c;
 }
 
+std::string MergeConfig::stored_dtype() const {
+  std::string d = dtype.rfind("torch.", 0) == 0 ? dtype.substr(6) : dtype;
+  return d == "bfloat16" ? "BF16" : d == "float16" ? "F16" : "F32";
+}
+
 bool MergeConfig::prompt_based() const {
   return gate_mode != "random" && gate_mode != "uniform_random";
 }
@@ -89,6 +95,22 @@ void MergeConfig::validate(bool allow_identical_experts) const {
                      "' is unknown (hidden, hidden_avg, hidden_last, cheap_embed, random, "
                      "uniform_random, hidden_avg_masked)");
   if (experts.empty()) throw UsageError("experts: at least one expert is needed");
+  {
+    const std::string d = dtype.rfind("torch.", 0) == 0 ? dtype.substr(6) : dtype;
+    if (!d.empty() && d != "bfloat16" && d != "float16" && d != "float32")
+      throw UsageError("dtype '" + dtype +
+                       "' is not one mergekit writes (bfloat16, float16, float32)");
+  }
+  for (size_t i = 0; i < experts.size(); ++i) {
+    const auto& e = experts[i];
+    const std::string where = "experts[" + std::to_string(i) + "] (" + e.source_model + ")";
+    if (!(e.noise_scale >= 0) || !std::isfinite(e.noise_scale))
+      throw UsageError(where + ": noise_scale " + std::to_string(e.noise_scale) +
+                       " must be a finite number >= 0");
+    if (e.residual_scale && (!(*e.residual_scale > 0) || !std::isfinite(*e.residual_scale)))
+      throw UsageError(where + ": residual_scale " + std::to_string(*e.residual_scale) +
+                       " must be a finite number > 0");
+  }
   if (experts_per_token < 1 || experts_per_token > int64_t(experts.size()))
     throw UsageError("experts_per_token " + std::to_string(experts_per_token) +
                      " must be between 1 and the number of experts (" +

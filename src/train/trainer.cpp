@@ -262,7 +262,7 @@ Trainer::RunResult Trainer::run() {
     next_batches = [&](int64_t) { return loader->next_step(); };
   }
 
-  Watchdog watchdog(cfg_.runtime.step_timeout);
+  Watchdog watchdog(cfg_.runtime.step_timeout, cfg_.runtime.watchdog_floor);
   RunResult result;
   int64_t bad_in_row = 0;
   std::string last_checkpoint = "none";

@@ -12,6 +12,8 @@
 #                      (steps count from 1 everywhere: MOFE_FAULT, prefixes, progress lines)
 #   exit               rank 1 vanishes at step 2 without a word: the job ends, never hangs
 #   hang               rank 1 hangs at step 2: --step-timeout aborts, naming the collective
+#   hang-default       rank 1 hangs at step 5 and no --step-timeout is given: the default (auto,
+#                      20 x the slowest of the first 3 steps, here with --watchdog-floor 5) aborts
 #   nan                NaN loss at step 2 only: that update is skipped, training goes on; NaN at
 #                      every step: stops after --max-bad-steps
 #   one-rank-stop      only rank 1 gets the stop request: all ranks checkpoint the same step, 75
@@ -103,6 +105,13 @@ case "$scenario" in
     [ "$rc" -ne 0 ] || fail "run exited 0"
     expect_log failed "watchdog: no progress for [0-9.]+ s \(--step-timeout 5\); collective: (in|last:) "
     echo "watchdog ended the hung job after $(($(date +%s) - start)) s: $(grep -m1 watchdog "$out/failed.log")"
+    ;;
+  hang-default)
+    start=$(date +%s)
+    run failed "step:hang:1:5" --out-dir "$out/run" --watchdog-floor 5
+    [ "$rc" -ne 0 ] || fail "run exited 0"
+    expect_log failed "watchdog: no progress for [0-9.]+ s \(--step-timeout auto: [0-9.]+\); collective: (in|last:) "
+    echo "the default watchdog ended the hung job after $(($(date +%s) - start)) s"
     ;;
   nan)
     run once "loss:nan:0:2" --out-dir "$out/once"

@@ -3,8 +3,11 @@
 #  1. an uninterrupted run gives the reference final loss;
 #  2. the same run gets SIGUSR1 (through mpirun, which forwards it to every rank) mid-run: it
 #     must checkpoint at a step boundary and exit with 75 (resumable);
+#     MOFE_TEST_SIGNAL=TERM or INT sends that instead, for a launcher that turns it into a
+#     checkpoint (tools/launch.sh, #11 item 18);
 #  3. `--resume auto` continues from that checkpoint and must end with the same final loss.
 set -u
+sig=${MOFE_TEST_SIGNAL:-USR1}
 out=$1 config=$2
 shift 2
 args=(train --config "$config" --steps 60 --log-every 10 --checkpoint-every 0)
@@ -18,11 +21,11 @@ for _ in $(seq 600); do
   [ -f "$out/run/metrics.jsonl" ] && [ "$(wc -l < "$out/run/metrics.jsonl")" -ge 15 ] && break
   sleep 0.1
 done
-kill -USR1 "$pid"
+kill -"$sig" "$pid"
 wait "$pid"
 rc=$?
 cat "$out/first.log" | grep -E 'stop signal|checkpoint|stopped'
-[ "$rc" -eq 75 ] || { echo "FAIL: interrupted run exited $rc, expected 75"; exit 1; }
+[ "$rc" -eq 75 ] || { echo "FAIL: interrupted (SIG$sig) run exited $rc, expected 75"; exit 1; }
 steps_done=$(wc -l < "$out/run/metrics.jsonl")
 [ "$steps_done" -lt 60 ] || { echo "FAIL: the signal arrived too late to test anything"; exit 1; }
 [ -f "$out/run/checkpoints/latest" ] || { echo "FAIL: no checkpoint published"; exit 1; }

@@ -1,7 +1,8 @@
-// A libFuzzer-free driver for fuzz_safetensors.cpp, so the target runs in every build (gcc,
-// sanitizers) for a bounded number of inputs: built-in valid seeds plus any seed files given,
-// mutated deterministically (bit flips, byte and length-field edits, truncation, insertion,
-// digit edits inside the JSON header). Exit 0 when no input crashed.
+// A libFuzzer-free driver for the fuzz targets (fuzz_safetensors.cpp, fuzz_records.cpp), so they
+// run in every build (gcc, sanitizers) for a bounded number of inputs: the target's built-in
+// valid seeds plus any seed files given, mutated deterministically (bit flips, byte and
+// length-field edits, truncation, insertion, digit edits, CSV/JSON punctuation). Exit 0 when
+// no input crashed.
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -14,34 +15,12 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size);
 
-namespace {
-
-std::vector<uint8_t> make(const std::string& header, size_t data_bytes) {
-  std::string s(8, '\0');
-  for (int i = 0; i < 8; ++i) s[size_t(i)] = char(uint64_t(header.size()) >> (8 * i));
-  s += header;
-  s.append(data_bytes, '\x3f');
-  return std::vector<uint8_t>(s.begin(), s.end());
-}
-
-std::vector<std::vector<uint8_t>> builtin_seeds() {
-  return {
-      make(
-          R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
-          R"("b":{"dtype":"BF16","shape":[1,3],"data_offsets":[8,14]},"__metadata__":{"format":"pt"}})",
-          14),
-      make(R"({"w":{"dtype":"F16","shape":[4,2],"data_offsets":[0,16]}})", 16),
-      make(R"({"e":{"dtype":"I64","shape":[0],"data_offsets":[0,0]},)"
-           R"("x":{"dtype":"F64","shape":[1],"data_offsets":[0,8]}})",
-           8),
-      make("{}", 0)};
-}
-
-}  // namespace
+// The target's own valid seeds (each fuzz target defines them beside LLVMFuzzerTestOneInput).
+std::vector<std::vector<uint8_t>> mofe_fuzz_seeds();
 
 int main(int argc, char** argv) {
   const long iterations = argc > 1 ? std::atol(argv[1]) : 100000;
-  auto seeds = builtin_seeds();
+  auto seeds = mofe_fuzz_seeds();
   for (int i = 2; i < argc; ++i) {
     std::ifstream in(argv[i], std::ios::binary);
     seeds.emplace_back(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
@@ -52,7 +31,13 @@ int main(int argc, char** argv) {
     std::vector<uint8_t> x = seeds[rng() % seeds.size()];
     const int edits = 1 + int(rng() % 4);
     for (int e = 0; e < edits && !x.empty(); ++e) {
-      switch (rng() % 7) {
+      switch (rng() % 8) {
+        case 7: {  // a character that means something to a CSV or JSON reader
+          static const char kSpecial[] = "\",\n\r{}[]:\\\xEF\xBB\xBF\xFF";
+          x.insert(x.begin() + long(rng() % (x.size() + 1)),
+                   uint8_t(kSpecial[rng() % (sizeof kSpecial - 1)]));
+          break;
+        }
         case 0:  // flip a bit anywhere
           x[rng() % x.size()] ^= uint8_t(1u << (rng() % 8));
           break;
@@ -88,6 +73,6 @@ int main(int argc, char** argv) {
     }
     LLVMFuzzerTestOneInput(x.data(), x.size());
   }
-  std::printf("fuzz_safetensors: %ld mutated inputs, no crash\n", iterations);
+  std::printf("%s: %ld mutated inputs, no crash\n", argv[0], iterations);
   return 0;
 }

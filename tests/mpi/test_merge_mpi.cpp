@@ -37,7 +37,7 @@ TEST(MergeMpi, ModelDirWrittenByAllRanksMatchesOneWriter) {
   cfg.hidden_size = 16, cfg.intermediate_size = 24, cfg.num_hidden_layers = 2;
   cfg.vocab_size = 40;
   io::SeededModel src(cfg, 9, torch::kFloat);
-  ckpt::ModelDirInfo info{cfg, "F32", {}};
+  ckpt::ModelDirInfo info{cfg, "F32", {}, {}};
   const std::string base = ::testing::TempDir() + "mofe_mdir_np" + std::to_string(world.size());
   const std::string all = base + "_all", one = base + "_one_r" + std::to_string(world.rank());
   auto get = [&](const std::string& n) { return src.load(n); };

@@ -204,7 +204,7 @@ TEST(Interchange, ImportExportReimportIsBitwiseForLlamaAndMixtral) {
       io::write_hf_model(io::SeededModel(cfg, 7, torch::kFloat, 0.1), d + "/hf", opt);
       io::HfModel hf(d + "/hf");
       EXPECT_EQ(hf.source_dtype(), dtype == std::string("bfloat16") ? "BF16" : "F32");
-      ckpt::ModelDirInfo info{hf.config(), hf.source_dtype(), {}};
+      ckpt::ModelDirInfo info{hf.config(), hf.source_dtype(), {}, {}};
       ckpt::write_model_dir(
           d + "/imported", info, [&](auto& n) { return hf.load(n); }, world);
       ckpt::ModelDir imported(d + "/imported");

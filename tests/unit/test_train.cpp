@@ -1,10 +1,13 @@
 // The training loop on one process: frozen means frozen, full trains everything, the loss falls.
 #include <gtest/gtest.h>
 
+#include "mofe/config/options.h"
+#include "mofe/core/error.h"
 #include "mofe/dist/backend.h"
 #include "mofe/train/lr_schedule.h"
 #include "mofe/train/optimizer.h"
 #include "mofe/train/trainer.h"
+#include "mofe/train/watchdog.h"
 #include "support/tiny.h"
 
 using namespace mofe;
@@ -145,4 +148,29 @@ TEST(AdamW, FusedUpdateMatchesLibTorchAdamW) {
   }
   EXPECT_LT(fixtures::rel_err(p_ours, p_ref), 1e-14);
   EXPECT_EQ(ours.state_count(), 1);
+}
+
+// #11 item 15: the default watchdog is on and generous. Until three steps are seen it waits
+// 30 minutes (a first step may load data, probe BLAS, compile); then 20 x the slowest of them,
+// never below the floor.
+TEST(Watchdog, AutoTimeoutFollowsTheFirstSteps) {
+  EXPECT_DOUBLE_EQ(train::auto_step_timeout({}, 600), 1800);
+  EXPECT_DOUBLE_EQ(train::auto_step_timeout({2.0, 3.0}, 600), 1800);
+  EXPECT_DOUBLE_EQ(train::auto_step_timeout({0.5, 2.0, 1.0}, 600), 600);
+  EXPECT_DOUBLE_EQ(train::auto_step_timeout({90, 120, 100}, 600), 2400);
+  EXPECT_DOUBLE_EQ(train::auto_step_timeout({0.01, 0.02, 0.01}, 5), 5);
+  EXPECT_DOUBLE_EQ(train::auto_step_timeout({}, 3600), 3600);
+}
+
+TEST(Watchdog, AutoIsTheDefaultAndZeroTurnsItOff) {
+  const auto c = config::parse_run_config({}).config;
+  EXPECT_LT(c.runtime.step_timeout, 0) << "the default must be auto, not off";
+  EXPECT_DOUBLE_EQ(c.runtime.watchdog_floor, 600);
+  EXPECT_EQ(config::parse_run_config({"--step-timeout", "0"}).config.runtime.step_timeout, 0);
+  EXPECT_EQ(config::parse_run_config({"--step-timeout", "45"}).config.runtime.step_timeout, 45);
+  EXPECT_THROW(config::parse_run_config({"--step-timeout", "soon"}), UsageError);
+  EXPECT_THROW(config::parse_run_config({"--step-timeout", "-3"}), UsageError);
+  // A watchdog in auto mode starts at 30 minutes, not at the floor.
+  train::Watchdog w(-1, 600);
+  EXPECT_DOUBLE_EQ(w.timeout(), 1800);
 }

@@ -4,7 +4,8 @@
 //                                 "source_dtype", "provenance" (sources, merge config,
 //                                 checksums), "checksum"}; written last: its presence means
 //                                 the directory is complete
-//   dense.h5                     every non-expert tensor (router included), float32
+//   dense.h5                     every non-expert tensor (router included), each in the dtype
+//                                its source stored it in (bf16, f16, f32)
 //   experts/layerLL_expertEE.h5  one expert FFN of one layer, so any expert-parallel layout
 //                                reads only the experts it holds
 // Tensor files are ckpt/tensor_file (CRC-32 per tensor, Fletcher-32 per chunk).
@@ -29,6 +30,8 @@ struct ModelDirInfo {
   config::ModelConfig config;
   std::string source_dtype = "F32";
   nlohmann::json provenance = nlohmann::json::object();
+  // The dtype each tensor is stored in (BF16, F16, F32; F64 is stored as F32); unset: F32.
+  std::function<std::string(const std::string&)> dtype_of;
 };
 
 // Writes every tensor of info.config's layout, taking each from `get(name)`. Collective over
@@ -53,12 +56,14 @@ class ModelDir : public io::ModelSource {
   const std::string& path() const override { return dir_; }
   std::string checksum() const override { return checksum_; }
   std::string source_dtype() const override { return info_.source_dtype; }
+  std::string tensor_dtype(const std::string& name) const override;
   const nlohmann::json& provenance() const { return info_.provenance; }
 
  private:
   std::string dir_, checksum_;
   ModelDirInfo info_;
   std::map<std::string, std::string> file_of_;
+  mutable std::map<std::string, nlohmann::json> index_cache_;
 };
 
 }  // namespace mofe::ckpt

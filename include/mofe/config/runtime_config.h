@@ -11,7 +11,11 @@ struct RuntimeConfig {
   int threads = 0;                // intra-op threads per rank; 0 = cores / local ranks
   std::string comm = "mpi";       // mpi | nccl (nccl needs a build with MOFE_WITH_NCCL)
   bool blas_probe = true;         // time a small matmul at start-up and warn when BLAS is slow
-  double step_timeout = 0;        // seconds without a finished step before aborting; 0: off
+  // Seconds without a finished step before the job is aborted: > 0 fixed, 0 off, < 0 auto
+  // (train/watchdog.h: 20 x the slowest of the first steps, at least watchdog_floor).
+  double step_timeout = -1;
+  double watchdog_floor = 600;
+  std::string memory_check = "refuse";  // refuse | warn | off: a rank's estimate vs free memory
 
   void validate() const;
 };

@@ -7,5 +7,8 @@ namespace mofe::core {
 // next peak is that of what follows, not of what came before.
 void reset_peak_rss();
 double peak_rss_mb();  // since the last reset (or process start); 0 where not available
+// Memory this node can still give (MemAvailable of /proc/meminfo, or the cgroup's limit minus
+// its usage when that is lower), in bytes; -1 where not known.
+double available_memory_bytes();
 
 }  // namespace mofe::core

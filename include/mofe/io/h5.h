@@ -77,6 +77,9 @@ class H5File {
   void write_float64(const std::string& name, const std::vector<double>& v, bool compress);
   void write_float32(const std::string& name, const std::vector<float>& v, Storage storage);
   void write_float64(const std::string& name, const std::vector<double>& v, Storage storage);
+  // 16-bit floats (bfloat16, float16) as their raw bits.
+  void write_uint16(const std::string& name, const std::vector<uint16_t>& v, Storage storage);
+  std::vector<uint16_t> read_uint16(const std::string& name) const;
   std::vector<float> read_float32(const std::string& name) const;
   std::vector<double> read_float64(const std::string& name) const;
   std::vector<int32_t> read_int32(const std::string& name, int64_t offset = 0,

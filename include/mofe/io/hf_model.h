@@ -30,6 +30,7 @@ class HfModel : public ModelSource {
   const std::string& path() const override { return dir_; }
   std::string checksum() const override { return checksum_; }
   std::string source_dtype() const override { return dtype_; }
+  std::string tensor_dtype(const std::string& name) const override;
 
  private:
   std::string dir_, checksum_, dtype_;

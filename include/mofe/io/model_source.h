@@ -29,6 +29,12 @@ class ModelSource {
   virtual const std::string& path() const = 0;   // as given
   virtual std::string checksum() const = 0;      // identifies these weights (crc32:...)
   virtual std::string source_dtype() const = 0;  // stored dtype of the weights: BF16, F32, ...
+  // The stored dtype of one tensor (BF16, F16, F32, F64): models can mix them (embeddings in
+  // F16, the rest F32), and an export with --dtype auto keeps each.
+  virtual std::string tensor_dtype(const std::string& name) const {
+    (void)name;
+    return source_dtype();
+  }
   // The adapters it holds besides the base weights (a PEFT checkpoint): {"mode": "lora" |
   // "dora" | "qlora", "peft": config::PeftConfig as JSON}; null for a plain model.
   virtual nlohmann::json adapters() const { return nullptr; }

@@ -2,14 +2,16 @@
 //   base_model: path                # embeddings, attention, norms, head
 //   gate_mode: hidden               # hidden | hidden_avg | hidden_last | cheap_embed | random
 //                                   # | uniform_random | hidden_avg_masked (mofe's extra)
-//   dtype: bfloat16                 # recorded; mofe computes and stores float32
+//   dtype: bfloat16                 # bfloat16 | float16 | float32 (also torch.*): the merged
+//                                   # model's tensors are stored in it; absent: float32
 //   experts_per_token: 2
 //   experts:
 //     - source_model: path          # gives its MLP
 //       positive_prompts: ["..."]
 //       negative_prompts: ["..."]   # optional
-//       noise_scale: 0.0            # optional: N(0, s) added to the expert's weights (seeded)
-//       residual_scale: 1.0         # optional: scales the expert's down_proj
+//       noise_scale: 0.0            # optional, finite >= 0: N(0, s) added to the expert's
+//                                   # weights (seeded)
+//       residual_scale: 1.0         # optional, finite > 0: scales the expert's down_proj
 // Paths are taken relative to the YAML file's directory when not absolute.
 #pragma once
 
@@ -31,7 +33,7 @@ struct ExpertSpec {
 struct MergeConfig {
   std::string base_model;
   std::string gate_mode = "hidden";
-  std::string dtype = "bfloat16";
+  std::string dtype;  // "" (float32), bfloat16, float16, float32
   int64_t experts_per_token = 2;
   std::vector<ExpertSpec> experts;
 
@@ -39,7 +41,8 @@ struct MergeConfig {
   static MergeConfig load(const std::string& path);
   // What mergekit rejects; `allow_identical_experts` lets every expert be the same model.
   void validate(bool allow_identical_experts) const;
-  bool prompt_based() const;  // the gate mode reads prompts
+  bool prompt_based() const;         // the gate mode reads prompts
+  std::string stored_dtype() const;  // BF16 | F16 | F32
   nlohmann::json to_json() const;
 };
 
