@@ -33,6 +33,8 @@ int main(int argc, char** argv) {
       ("num-heads", po::value(&c.num_attention_heads)->default_value(c.num_attention_heads), "")
       ("num-kv-heads", po::value(&c.num_key_value_heads)->default_value(c.num_key_value_heads), "")
       ("vocab-size", po::value(&c.vocab_size)->default_value(c.vocab_size), "")
+      ("num-experts", po::value(&c.num_local_experts)->default_value(c.num_local_experts), "0: a dense Llama; else a Mixtral with this many experts")
+      ("experts-per-token", po::value(&c.num_experts_per_tok)->default_value(c.num_experts_per_tok), "")
       ("tinyllama", po::bool_switch(&tinyllama), "TinyLlama-1.1B's shape (22 x 2048, 5632, 32/4 heads, 32000)")
       ("dtype", po::value(&dtype)->default_value(dtype), "bfloat16 | float16 | float32")
       ("seed", po::value(&seed)->default_value(seed), "weights seed")
@@ -64,9 +66,9 @@ int main(int argc, char** argv) {
     if (!tokenizer.empty())
       std::filesystem::copy_file(tokenizer, std::filesystem::path(out) / "tokenizer.model",
                                  std::filesystem::copy_options::overwrite_existing);
-    std::printf("wrote %s: Llama %lld x %lld, %lld tensors, %s\n", out.c_str(),
-                (long long)c.num_hidden_layers, (long long)c.hidden_size, (long long)n,
-                dtype.c_str());
+    std::printf("wrote %s: %s %lld x %lld, %lld tensors, %s\n", out.c_str(),
+                c.num_local_experts > 0 ? "Mixtral" : "Llama", (long long)c.num_hidden_layers,
+                (long long)c.hidden_size, (long long)n, dtype.c_str());
   } catch (const std::exception& e) {
     std::fprintf(stderr, "mofe_make_hf_model: error: %s\n", e.what());
     return 2;

@@ -15,6 +15,8 @@ PKGS=(
   libopenmpi-dev openmpi-bin libhdf5-openmpi-dev hdf5-tools
   libboost-program-options-dev nlohmann-json3-dev libyaml-cpp-dev
   libsentencepiece-dev sentencepiece
+  # SHA-256 for the harness's doc/prompt/target hashes in eval's per-sample logs
+  libssl-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   # fuzzing the safetensors parser with libFuzzer (tools/fuzz.sh)

@@ -1,22 +1,53 @@
 #include "mofe/eval/request.h"
 
+#include <algorithm>
+#include <numeric>
+#include <random>
+
 #include "mofe/core/error.h"
 
 namespace mofe::eval {
+
+namespace {
+// The pool indices of a document's few-shot examples. MMLU: the first N of its subject's dev
+// split (the harness's first_n sampler). Others: the harness's default sampler draws N + 1 at
+// random and drops the document itself; here the draw is seeded by the fewshot seed (1234)
+// and the document's origin, so that a document gets the same examples on any number of
+// ranks and in any run.
+std::vector<size_t> fewshot_indices(const Task& task, const EvalDoc& doc,
+                                    const std::vector<EvalDoc>& pool, int n) {
+  std::vector<size_t> out;
+  if (task.name == "mmlu") {
+    for (size_t i = 0; i < pool.size() && int(out.size()) < n; ++i)
+      if (pool[i].origin != doc.origin) out.push_back(i);
+    return out;
+  }
+  uint64_t seed = 1234;
+  for (unsigned char c : doc.origin) seed = (seed ^ c) * 1099511628211ULL;  // FNV-1a
+  std::mt19937_64 rng(seed);
+  std::vector<size_t> idx(pool.size());
+  std::iota(idx.begin(), idx.end(), 0);
+  const size_t draw = std::min(pool.size(), size_t(n) + 1);
+  for (size_t i = 0; i < draw; ++i)  // partial Fisher-Yates: the first `draw` are the sample
+    std::swap(idx[i], idx[i + size_t(rng() % (idx.size() - i))]);
+  for (size_t i = 0; i < draw && int(out.size()) < n; ++i)
+    if (pool[idx[i]].origin != doc.origin) out.push_back(idx[i]);
+  return out;
+}
+}  // namespace
 
 std::string build_context(const Task& task, const EvalDoc& doc, int num_fewshot) {
   std::string ctx = data::render_description(doc.tmpl, doc.doc);
   if (num_fewshot > 0) {
     auto it = task.fewshot.find(doc.group);
-    int taken = 0;
+    size_t taken = 0;
     if (it != task.fewshot.end())
-      for (const auto& ex : it->second) {
-        if (taken == num_fewshot) break;
-        if (ex.origin == doc.origin) continue;
+      for (size_t i : fewshot_indices(task, doc, it->second, num_fewshot)) {
+        const auto& ex = it->second[i];
         ctx += data::render_question(ex.tmpl, ex.doc) + data::render_target(ex.doc) + "\n\n";
         ++taken;
       }
-    if (taken < num_fewshot)
+    if (int(taken) < num_fewshot)
       throw UsageError("--num-fewshot " + std::to_string(num_fewshot) + ": only " +
                        std::to_string(taken) + " examples for '" + doc.group + "' in task " +
                        task.name + " (mmlu: <subject>_dev.csv; others: --fewshot-data)");

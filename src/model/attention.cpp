@@ -22,19 +22,29 @@ AttentionImpl::AttentionImpl(const config::ModelConfig& cfg, int64_t layer,
                           RotaryEmbedding(head_dim_, cfg.max_position_embeddings, cfg.rope_theta));
 }
 
-torch::Tensor AttentionImpl::forward(const torch::Tensor& x_BSD, const torch::Tensor& key_mask_BS) {
+torch::Tensor AttentionImpl::forward(const torch::Tensor& x_BSD, const torch::Tensor& key_mask_BS,
+                                     const AttentionLayout* layout) {
   const int64_t B = x_BSD.size(0), S = x_BSD.size(1);
   auto q = q_proj(x_BSD).view({B, S, heads_, head_dim_}).transpose(1, 2);     // [B, H, S, Dh]
   auto k = k_proj(x_BSD).view({B, S, kv_heads_, head_dim_}).transpose(1, 2);  // [B, G, S, Dh]
   auto v = v_proj(x_BSD).view({B, S, kv_heads_, head_dim_}).transpose(1, 2);  // [B, G, S, Dh]
-  q = rope_(q);
-  k = rope_(k);
+  q = layout ? rope_->forward_at(q, layout->positions_BS) : rope_(q);
+  k = layout ? rope_->forward_at(k, layout->positions_BS) : rope_(k);
   // Grouped-query: query head h reads kv head h / (H / G). Fold the group into the query
   // rows so one batched matmul per kv head serves all its query heads (no k/v copies):
   // q [B, G, H/G * S, Dh] @ k^T [B, G, Dh, S] -> scores [B, G, H/G * S, S].
   const int64_t group = heads_ / kv_heads_;
   auto q_g = q.reshape({B, kv_heads_, group * S, head_dim_});
   auto scores = torch::matmul(q_g, k.transpose(-2, -1)) / std::sqrt(double(head_dim_));
+  if (layout) {
+    // The query rows of q_g run (query head within the group, position): repeat the mask
+    // per head of the group. [B, 1, H/G * S, S]
+    auto allowed = layout->allowed_BSS.view({B, 1, S, S}).repeat({1, 1, group, 1});
+    scores = scores.masked_fill(allowed.logical_not(), -std::numeric_limits<double>::infinity());
+    auto out = torch::matmul(torch::softmax(scores, -1), v);  // [B, G, H/G*S, Dh]
+    out = out.view({B, heads_, S, head_dim_}).transpose(1, 2).reshape({B, S, heads_ * head_dim_});
+    return o_proj(out);
+  }
   auto causal =
       torch::ones({S, S}, torch::TensorOptions().dtype(torch::kBool).device(x_BSD.device()))
           .triu(1)

@@ -18,10 +18,10 @@ DecoderLayerImpl::DecoderLayerImpl(const config::ModelConfig& cfg,
                                      ParamRole{ParamKind::kDenseMlp, layer}, build));
 }
 
-LayerOutput DecoderLayerImpl::forward(const torch::Tensor& h_BSD,
-                                      const torch::Tensor& key_mask_BS) {
+LayerOutput DecoderLayerImpl::forward(const torch::Tensor& h_BSD, const torch::Tensor& key_mask_BS,
+                                      const AttentionLayout* layout) {
   LayerOutput out;
-  auto h = h_BSD + self_attn(input_layernorm(h_BSD), key_mask_BS);
+  auto h = h_BSD + self_attn(input_layernorm(h_BSD), key_mask_BS, layout);
   auto x = post_attention_layernorm(h);
   if (mlp) {
     out.h_BSD = h + mlp(x);

@@ -27,4 +27,15 @@ torch::Tensor RotaryEmbeddingImpl::forward(const torch::Tensor& x) {
   return x * cos + rotate_half(x) * sin;
 }
 
+torch::Tensor RotaryEmbeddingImpl::forward_at(const torch::Tensor& x,
+                                              const torch::Tensor& positions_BS) {
+  const int64_t B = x.size(0), S = x.size(-2), Dh = x.size(-1);
+  TORCH_CHECK(positions_BS.numel() == 0 || positions_BS.max().item<int64_t>() < cos_SDh_.size(0),
+              "position exceeds max_position_embeddings ", cos_SDh_.size(0));
+  auto flat = positions_BS.reshape({-1}).to(cos_SDh_.device());
+  auto cos = cos_SDh_.index_select(0, flat).view({B, 1, S, Dh}).to(x.dtype());
+  auto sin = sin_SDh_.index_select(0, flat).view({B, 1, S, Dh}).to(x.dtype());
+  return x * cos + rotate_half(x) * sin;
+}
+
 }  // namespace mofe::model

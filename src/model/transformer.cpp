@@ -24,12 +24,26 @@ TransformerImpl::TransformerImpl(const config::ModelConfig& cfg, const dist::Pro
   table_ = collect_param_table(*this);
 }
 
+torch::Tensor TransformerImpl::head(const torch::Tensor& h) {
+  return lm_head ? lm_head->forward(h) : torch::matmul(h, embed_tokens->weight.t());
+}
+
+ModelOutput TransformerImpl::forward_packed(const torch::Tensor& input_ids_BS,
+                                            const AttentionLayout& layout) {
+  return run(input_ids_BS, false, &layout);
+}
+
 ModelOutput TransformerImpl::forward(const torch::Tensor& input_ids_BS, bool with_logits) {
+  return run(input_ids_BS, with_logits, nullptr);
+}
+
+ModelOutput TransformerImpl::run(const torch::Tensor& input_ids_BS, bool with_logits,
+                                 const AttentionLayout* layout) {
   ModelOutput out;
   auto h = embed_tokens(input_ids_BS);
   std::vector<torch::Tensor> aux;
   for (auto& layer : layers_) {
-    LayerOutput lo = layer(h);
+    LayerOutput lo = layer->forward(h, {}, layout);
     h = lo.h_BSD;
     if (lo.aux_loss.defined()) {
       aux.push_back(lo.aux_loss);
@@ -39,8 +53,7 @@ ModelOutput TransformerImpl::forward(const torch::Tensor& input_ids_BS, bool wit
   }
   h = norm(h);
   out.h_BSD = h;
-  if (with_logits)
-    out.logits_BSV = lm_head ? lm_head(h) : torch::matmul(h, embed_tokens->weight.t());
+  if (with_logits) out.logits_BSV = head(h);
   out.aux_loss = aux.empty() ? torch::zeros({}, h.options()) : torch::stack(aux).mean();
   return out;
 }

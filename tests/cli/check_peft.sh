@@ -19,7 +19,7 @@ mkdir -p "$out"
 common=(--config "$root/jobs/tiny-mofe.cfg" --data "$data" --tokenizer "$tok" --steps 60 --lr 1e-2
         --log-every 20 --lora-targets q_proj,v_proj,w1,w2,w3)
 heldout=(--task pubmedqa --data "$root/data/tiny_heldout/ori_pqal.json" --limit 40 --tokenizer "$tok")
-loglik() { python3 -c "import json,sys; print(json.dumps([p['loglik'] for p in json.load(open(sys.argv[1]))['predictions']]))" "$1"; }
+loglik() { python3 -c "import json,sys; print(json.dumps([p['loglik'] for p in json.load(open(sys.argv[1]))['mofe']['predictions']]))" "$1"; }
 
 for mode in lora dora qlora; do
   "${mpirun[@]}" -np 2 "$mofe" train "${common[@]}" --mode "$mode" --out-dir "$out/$mode" \
@@ -48,7 +48,7 @@ for mode in lora dora qlora; do
     || fail "$mode: the exported peft adapter does not give the checkpoint's log-likelihoods"
   python3 - "$out/$mode-ckpt.json" "$out/$mode-merged.json" <<'EOF' || fail "$mode: merged model differs"
 import json, sys
-a, b = ([x for p in json.load(open(f))["predictions"] for x in p["loglik"]] for f in sys.argv[1:])
+a, b = ([x for p in json.load(open(f))["mofe"]["predictions"] for x in p["loglik"]] for f in sys.argv[1:])
 worst = max(abs(x - y) / max(abs(x), 1e-3) for x, y in zip(a, b))
 print(f"merged vs adapters: max relative difference of {len(a)} log-likelihoods {worst:.2e}")
 sys.exit(0 if len(a) == len(b) and worst < 1e-5 else 1)

@@ -10,6 +10,14 @@
 
 namespace mofe::model {
 
+// Sequences that are not one plain causal run: several continuations packed after one shared
+// context (eval/scorer.h), each continuation seeing the context and its own earlier tokens
+// only, at the positions it would have alone.
+struct AttentionLayout {
+  torch::Tensor positions_BS;  // int64: the rotary position of each token
+  torch::Tensor allowed_BSS;   // bool [b, query, key]: true = the query may attend the key
+};
+
 class AttentionImpl : public torch::nn::Module {
  public:
   explicit AttentionImpl(const config::ModelConfig& cfg, int64_t layer = -1,
@@ -17,7 +25,10 @@ class AttentionImpl : public torch::nn::Module {
   // [B, S, D] -> [B, S, D], causal. key_mask_BS (bool, true = real token) masks left padding:
   // no query attends to a pad key; a query with no key left (a pad query) attends uniformly to
   // every position, as Hugging Face's additive min-value mask makes it do.
-  torch::Tensor forward(const torch::Tensor& x_BSD, const torch::Tensor& key_mask_BS = {});
+  // layout (instead of the causal rule and key_mask_BS): the given positions and mask; every
+  // query must be allowed at least one key.
+  torch::Tensor forward(const torch::Tensor& x_BSD, const torch::Tensor& key_mask_BS = {},
+                        const AttentionLayout* layout = nullptr);
 
   Projection q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
 

@@ -26,7 +26,8 @@ class DecoderLayerImpl : public torch::nn::Module {
  public:
   DecoderLayerImpl(const config::ModelConfig& cfg, const dist::ProcessGroups& groups,
                    dist::CommBackend& backend, int64_t layer, const BuildOptions& build = {});
-  LayerOutput forward(const torch::Tensor& h_BSD, const torch::Tensor& key_mask_BS = {});
+  LayerOutput forward(const torch::Tensor& h_BSD, const torch::Tensor& key_mask_BS = {},
+                      const AttentionLayout* layout = nullptr);
 
   RMSNorm input_layernorm{nullptr}, post_attention_layernorm{nullptr};
   Attention self_attn{nullptr};

@@ -35,6 +35,11 @@ class TransformerImpl : public torch::nn::Module, public HasRoles {
   // with_logits = false: stop at the final norm (the caller applies the head, fused with the
   // loss: model/lm_loss.h).
   ModelOutput forward(const torch::Tensor& input_ids_BS, bool with_logits = true);
+  // forward with an explicit attention layout (packed sequences, model/attention.h); stops at
+  // the final norm: apply head() to the rows that are needed.
+  ModelOutput forward_packed(const torch::Tensor& input_ids_BS, const AttentionLayout& layout);
+  // The LM head (or the tied embedding): [..., D] -> [..., V].
+  torch::Tensor head(const torch::Tensor& h);
 
   // The residual stream entering each layer ([L] x [B, S, D]; layer 0 gets the embeddings),
   // for left-padded prompts (key_mask_BS: true = real token): what mergekit's hidden gate
@@ -52,6 +57,8 @@ class TransformerImpl : public torch::nn::Module, public HasRoles {
   Projection lm_head{nullptr};  // null when tie_word_embeddings
 
  private:
+  ModelOutput run(const torch::Tensor& input_ids_BS, bool with_logits,
+                  const AttentionLayout* layout);
   config::ModelConfig cfg_;
   ParamTable table_;
   torch::nn::ModuleList layer_list_{nullptr};
