@@ -52,6 +52,22 @@ eval::EvalDoc mcq(const std::string& q, std::vector<std::string> options, int an
   return d;
 }
 
+// The tiny MoE in float64 with seeded weights and the char encoder's vocabulary.
+struct CharModel {
+  config::ModelConfig cfg = [] {
+    auto c = fixtures::tiny_config(4, "float64").model;
+    c.vocab_size = 1000;  // the char encoder's ids
+    return c;
+  }();
+  dist::ProcessGroups groups = fixtures::world_groups(1, cfg.num_local_experts);
+  std::unique_ptr<dist::CommBackend> backend = dist::make_backend("mpi", torch::kCPU);
+  model::Transformer model{cfg, groups, *backend};
+  explicit CharModel(uint64_t seed) {
+    model->to(torch::kFloat64);
+    io::load_into(io::SeededModel(cfg, seed, torch::kFloat64, 0.1), *model);
+  }
+};
+
 }  // namespace
 
 TEST(EvalSplit, TrailingSpaceMovesToTheContinuation) {
@@ -105,13 +121,9 @@ TEST(EvalContext, ZeroShotFewShotAndTooFewExamples) {
 }
 
 TEST(EvalScorer, BatchedLogLikelihoodsEqualOneSequenceAtATime) {
-  auto cfg = fixtures::tiny_config(4, "float64").model;
-  cfg.vocab_size = 1000;  // the char encoder's ids
-  auto groups = fixtures::world_groups(1, cfg.num_local_experts);
-  auto backend = dist::make_backend("mpi", torch::kCPU);
-  model::Transformer m(cfg, groups, *backend);
-  m->to(torch::kFloat64);
-  io::load_into(io::SeededModel(cfg, 5, torch::kFloat64, 0.1), *m);
+  CharModel cm(5);
+  auto& m = cm.model;
+  auto& groups = cm.groups;
 
   eval::Task task;
   task.name = "mcq";
@@ -381,13 +393,9 @@ TEST(EvalTask, PubmedqaKeepsTheFilesOrder) {
 // Shared-context scoring on multi-token continuations: the packed sequence (one context, every
 // choice after it) gives each choice's log-likelihood of scoring it alone.
 TEST(EvalScorer, SharedContextEqualsOneRequestAtATimeOnMultiTokenChoices) {
-  auto cfg = fixtures::tiny_config(4, "float64").model;
-  cfg.vocab_size = 1000;
-  auto groups = fixtures::world_groups(1, cfg.num_local_experts);
-  auto backend = dist::make_backend("mpi", torch::kCPU);
-  model::Transformer m(cfg, groups, *backend);
-  m->to(torch::kFloat64);
-  io::load_into(io::SeededModel(cfg, 7, torch::kFloat64, 0.1), *m);
+  CharModel cm(7);
+  auto& m = cm.model;
+  auto& groups = cm.groups;
   eval::Task task;
   task.name = "mcq";
   auto d1 = mcq("Pick the fruit", {"x", "y", "z"}, 0, "f:1");
