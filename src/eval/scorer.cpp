@@ -124,10 +124,12 @@ Scores score_requests(model::TransformerImpl& model, const std::vector<Request>&
       out.forward_tokens += p.context_len;
     }
     model::AttentionLayout layout{pos.to(device), allowed.to(device)};
-    auto mo = model.forward_packed(ids.to(device), layout);
-    // The head on the predicting rows only; log p in float64 over the vocabulary.
-    auto h = mo.h_BSD.reshape({B * S, -1})
-                 .index_select(0, torch::tensor(pred_rows, torch::kLong).to(device));
+    // Only the predicting rows go through the last layer and the head (the routing report
+    // wants every row's choices in every layer, so it gets the whole last layer).
+    auto pred = torch::tensor(pred_rows, torch::kLong).to(device);
+    auto mo = model.forward_packed(ids.to(device), layout, opt.routing ? torch::Tensor() : pred);
+    auto h = opt.routing ? mo.h_BSD.reshape({B * S, -1}).index_select(0, pred) : mo.h_RD;
+    // log p in float64 over the vocabulary.
     auto logp = torch::log_softmax(model.head(h).to(torch::kFloat64), -1).cpu();
     auto tgt = torch::tensor(targets, torch::kLong);
     auto picked = logp.gather(1, tgt.unsqueeze(1)).squeeze(1);

@@ -67,4 +67,27 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x_BSD, const torch::Te
   return o_proj(out);
 }
 
+torch::Tensor AttentionImpl::forward_rows(const torch::Tensor& x_BSD, const AttentionLayout& layout,
+                                          const torch::Tensor& rows_R) {
+  const int64_t B = x_BSD.size(0), S = x_BSD.size(1), R = rows_R.size(0);
+  const int64_t group = heads_ / kv_heads_;
+  auto k = k_proj(x_BSD).view({B, S, kv_heads_, head_dim_}).transpose(1, 2);  // [B, G, S, Dh]
+  auto v = v_proj(x_BSD).view({B, S, kv_heads_, head_dim_}).transpose(1, 2);  // [B, G, S, Dh]
+  k = rope_->forward_at(k, layout.positions_BS);
+  // Each query row reads the keys and values of its own sequence: [R, G, S, Dh].
+  auto batch_R = rows_R.div(S, "floor");
+  k = k.index_select(0, batch_R);
+  v = v.index_select(0, batch_R);
+  auto x_RD = x_BSD.reshape({B * S, -1}).index_select(0, rows_R);
+  auto q = q_proj(x_RD).view({R, heads_, 1, head_dim_});  // [R, H, 1, Dh]
+  q = rope_->forward_at(q, layout.positions_BS.reshape({-1}).index_select(0, rows_R).view({R, 1}));
+  // Query head h = g * H/G + j reads kv head g: q [R, G, H/G, Dh] @ k^T -> [R, G, H/G, S].
+  auto scores = torch::matmul(q.view({R, kv_heads_, group, head_dim_}), k.transpose(-2, -1)) /
+                std::sqrt(double(head_dim_));
+  auto allowed = layout.allowed_BSS.reshape({B * S, S}).index_select(0, rows_R).view({R, 1, 1, S});
+  scores = scores.masked_fill(allowed.logical_not(), -std::numeric_limits<double>::infinity());
+  auto out = torch::matmul(torch::softmax(scores, -1), v);  // [R, G, H/G, Dh]
+  return o_proj(out.reshape({R, heads_ * head_dim_}));
+}
+
 }  // namespace mofe::model

@@ -36,4 +36,23 @@ LayerOutput DecoderLayerImpl::forward(const torch::Tensor& h_BSD, const torch::T
   return out;
 }
 
+LayerOutput DecoderLayerImpl::forward_rows(const torch::Tensor& h_BSD,
+                                           const AttentionLayout& layout,
+                                           const torch::Tensor& rows_R) {
+  LayerOutput out;
+  const auto D = h_BSD.size(2);
+  auto h = h_BSD.reshape({-1, D}).index_select(0, rows_R) +
+           self_attn->forward_rows(input_layernorm(h_BSD), layout, rows_R);  // [R, D]
+  auto x = post_attention_layernorm(h);
+  if (mlp) {
+    out.h_BSD = h + mlp(x);
+    return out;
+  }
+  moe::MoeOutput m = block_sparse_moe(x);
+  out.h_BSD = h + m.y_TD;
+  out.aux_loss = m.aux_loss;
+  out.global_rows_per_expert = std::move(m.global_rows_per_expert);
+  return out;
+}
+
 }  // namespace mofe::model

@@ -29,8 +29,9 @@ torch::Tensor TransformerImpl::head(const torch::Tensor& h) {
 }
 
 ModelOutput TransformerImpl::forward_packed(const torch::Tensor& input_ids_BS,
-                                            const AttentionLayout& layout) {
-  return run(input_ids_BS, false, &layout);
+                                            const AttentionLayout& layout,
+                                            const torch::Tensor& rows_R) {
+  return run(input_ids_BS, false, &layout, rows_R);
 }
 
 ModelOutput TransformerImpl::forward(const torch::Tensor& input_ids_BS, bool with_logits) {
@@ -38,21 +39,23 @@ ModelOutput TransformerImpl::forward(const torch::Tensor& input_ids_BS, bool wit
 }
 
 ModelOutput TransformerImpl::run(const torch::Tensor& input_ids_BS, bool with_logits,
-                                 const AttentionLayout* layout) {
+                                 const AttentionLayout* layout, const torch::Tensor& rows_R) {
   ModelOutput out;
   auto h = embed_tokens(input_ids_BS);
   std::vector<torch::Tensor> aux;
-  for (auto& layer : layers_) {
-    LayerOutput lo = layer->forward(h, {}, layout);
+  for (size_t l = 0; l < layers_.size(); ++l) {
+    const bool some_rows = rows_R.defined() && l + 1 == layers_.size();
+    LayerOutput lo = some_rows ? layers_[l]->forward_rows(h, *layout, rows_R)
+                               : layers_[l]->forward(h, {}, layout);
     h = lo.h_BSD;
     if (lo.aux_loss.defined()) {
       aux.push_back(lo.aux_loss);
       out.rows_per_expert.push_back(std::move(lo.global_rows_per_expert));
-      out.topk_ids_BSK.push_back(lo.topk_ids_BSK);
+      if (lo.topk_ids_BSK.defined()) out.topk_ids_BSK.push_back(lo.topk_ids_BSK);
     }
   }
   h = norm(h);
-  out.h_BSD = h;
+  (rows_R.defined() ? out.h_RD : out.h_BSD) = h;
   if (with_logits) out.logits_BSV = head(h);
   out.aux_loss = aux.empty() ? torch::zeros({}, h.options()) : torch::stack(aux).mean();
   return out;

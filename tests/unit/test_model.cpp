@@ -49,6 +49,36 @@ TEST(Model, IdentityMergeEqualsDenseModel) {
   EXPECT_LT(fixtures::rel_err(b, a), 1e-12);
 }
 
+// The eval path's last layer on some rows only gives those rows' full-forward values: dense and
+// MoE, under a packed layout (two continuations after one context) and plain causal.
+TEST(Model, ForwardPackedOnSomeRowsEqualsThoseRowsOfTheWholePass) {
+  for (int64_t experts : {int64_t(0), int64_t(4)}) {
+    auto cfg = fixtures::tiny_config(experts == 0 ? 4 : experts).model;
+    cfg.num_local_experts = experts;
+    auto groups = fixtures::solo_groups(4);
+    auto backend = dist::make_backend("mpi", torch::kCPU);
+    model::Transformer m(cfg, groups, *backend);
+    m->to(torch::kDouble);
+    model::init_weights(*m, 3);
+    torch::NoGradGuard no_grad;
+    const int64_t B = 2, S = 10;
+    auto ids = torch::randint(0, cfg.vocab_size, {B, S}, torch::kLong);
+    // Row 0: context 0..5, then segments 6..7 and 8..9 (positions 6, 7 each). Row 1: causal.
+    auto pos = torch::arange(S, torch::kLong).repeat({B, 1});
+    auto allowed = torch::ones({S, S}, torch::kBool).tril().repeat({B, 1, 1});
+    pos[0].slice(0, 8, 10).copy_(torch::tensor({6, 7}, torch::kLong));
+    allowed[0].slice(0, 8, 10).slice(1, 6, 8).fill_(false);
+    model::AttentionLayout layout{pos, allowed};
+    auto whole = m->forward_packed(ids, layout).h_BSD.reshape({B * S, -1});
+    auto rows = torch::tensor({5, 7, 9, 8, 10, 19, 0}, torch::kLong);  // any order, both rows
+    auto some = m->forward_packed(ids, layout, rows);
+    ASSERT_FALSE(some.h_BSD.defined());
+    ASSERT_EQ(some.h_RD.sizes(), (std::vector<int64_t>{7, cfg.hidden_size}));
+    EXPECT_LT(fixtures::rel_err(some.h_RD, whole.index_select(0, rows)), 1e-12)
+        << experts << " experts";
+  }
+}
+
 TEST(Model, ParameterNamesFollowHuggingFace) {
   auto cfg = fixtures::tiny_config(4).model;
   auto groups = fixtures::solo_groups(4);

@@ -29,6 +29,11 @@ class AttentionImpl : public torch::nn::Module {
   // query must be allowed at least one key.
   torch::Tensor forward(const torch::Tensor& x_BSD, const torch::Tensor& key_mask_BS = {},
                         const AttentionLayout* layout = nullptr);
+  // forward under a layout for some query rows only: rows_R (int64) are flat indices b * S + s
+  // into x_BSD; keys and values are every row's. [B, S, D] -> [R, D], each row what forward
+  // gives it. The last layer of an eval pass needs only the rows that predict a token.
+  torch::Tensor forward_rows(const torch::Tensor& x_BSD, const AttentionLayout& layout,
+                             const torch::Tensor& rows_R);
 
   Projection q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
 

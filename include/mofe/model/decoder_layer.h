@@ -16,7 +16,7 @@
 namespace mofe::model {
 
 struct LayerOutput {
-  torch::Tensor h_BSD;
+  torch::Tensor h_BSD;                          // [R, D] from forward_rows
   torch::Tensor aux_loss;                       // undefined for a dense layer
   std::vector<int64_t> global_rows_per_expert;  // empty for a dense layer
   torch::Tensor topk_ids_BSK;                   // undefined for a dense layer
@@ -28,6 +28,11 @@ class DecoderLayerImpl : public torch::nn::Module {
                    dist::CommBackend& backend, int64_t layer, const BuildOptions& build = {});
   LayerOutput forward(const torch::Tensor& h_BSD, const torch::Tensor& key_mask_BS = {},
                       const AttentionLayout* layout = nullptr);
+  // The layer's output for some rows only (flat indices b * S + s, see
+  // Attention::forward_rows): h_BSD [R, D]; the feed-forward (and the MoE's all-to-all) sees
+  // only those rows, and topk_ids_BSK is left undefined.
+  LayerOutput forward_rows(const torch::Tensor& h_BSD, const AttentionLayout& layout,
+                           const torch::Tensor& rows_R);
 
   RMSNorm input_layernorm{nullptr}, post_attention_layernorm{nullptr};
   Attention self_attn{nullptr};

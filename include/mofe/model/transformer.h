@@ -20,6 +20,7 @@ namespace mofe::model {
 struct ModelOutput {
   torch::Tensor logits_BSV;  // undefined when forward(ids, false) stopped before the head
   torch::Tensor h_BSD;       // the final norm's output (the head's input)
+  torch::Tensor h_RD;        // forward_packed with rows: that output for those rows only
   torch::Tensor aux_loss;    // this rank's share, mean over MoE layers; 0 for a dense model
   std::vector<std::vector<int64_t>> rows_per_expert;  // [layer][E], global
   std::vector<torch::Tensor> topk_ids_BSK;            // [layer] this rank's routing choices
@@ -36,8 +37,11 @@ class TransformerImpl : public torch::nn::Module, public HasRoles {
   // loss: model/lm_loss.h).
   ModelOutput forward(const torch::Tensor& input_ids_BS, bool with_logits = true);
   // forward with an explicit attention layout (packed sequences, model/attention.h); stops at
-  // the final norm: apply head() to the rows that are needed.
-  ModelOutput forward_packed(const torch::Tensor& input_ids_BS, const AttentionLayout& layout);
+  // the final norm: apply head() to the rows that are needed. rows_R (int64 flat indices
+  // b * S + s): the last layer computes those rows only (DecoderLayer::forward_rows) and the
+  // output is h_RD, h_BSD undefined; the last layer's routing choices are then not reported.
+  ModelOutput forward_packed(const torch::Tensor& input_ids_BS, const AttentionLayout& layout,
+                             const torch::Tensor& rows_R = {});
   // The LM head (or the tied embedding): [..., D] -> [..., V].
   torch::Tensor head(const torch::Tensor& h);
 
@@ -58,7 +62,7 @@ class TransformerImpl : public torch::nn::Module, public HasRoles {
 
  private:
   ModelOutput run(const torch::Tensor& input_ids_BS, bool with_logits,
-                  const AttentionLayout* layout);
+                  const AttentionLayout* layout, const torch::Tensor& rows_R = {});
   config::ModelConfig cfg_;
   ParamTable table_;
   torch::nn::ModuleList layer_list_{nullptr};
