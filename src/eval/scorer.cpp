@@ -123,7 +123,8 @@ Scores score_requests(model::TransformerImpl& model, const std::vector<Request>&
       }
       out.forward_tokens += p.context_len;
     }
-    model::AttentionLayout layout{pos.to(device), allowed.to(device)};
+    const auto layout = model::make_attention_layout(pos.to(device), allowed.to(device),
+                                                     model.embed_tokens->weight.scalar_type());
     // Only the predicting rows go through the last layer and the head (the routing report
     // wants every row's choices in every layer, so it gets the whole last layer).
     auto pred = torch::tensor(pred_rows, torch::kLong).to(device);

@@ -1,8 +1,16 @@
 #include "mofe/model/attention.h"
 
 #include <cmath>
+#include <limits>
 
 namespace mofe::model {
+
+AttentionLayout make_attention_layout(const torch::Tensor& positions_BS,
+                                      const torch::Tensor& allowed_BSS, torch::Dtype dtype) {
+  auto bias = torch::zeros(allowed_BSS.sizes(), allowed_BSS.options().dtype(dtype));
+  bias.masked_fill_(allowed_BSS.logical_not(), -std::numeric_limits<double>::infinity());
+  return {positions_BS, allowed_BSS, bias};
+}
 
 AttentionImpl::AttentionImpl(const config::ModelConfig& cfg, int64_t layer,
                              const BuildOptions& build)
@@ -34,17 +42,27 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x_BSD, const torch::Te
   // rows so one batched matmul per kv head serves all its query heads (no k/v copies):
   // q [B, G, H/G * S, Dh] @ k^T [B, G, Dh, S] -> scores [B, G, H/G * S, S].
   const int64_t group = heads_ / kv_heads_;
-  auto q_g = q.reshape({B, kv_heads_, group * S, head_dim_});
-  auto scores = torch::matmul(q_g, k.transpose(-2, -1)) / std::sqrt(double(head_dim_));
   if (layout) {
-    // The query rows of q_g run (query head within the group, position): repeat the mask
-    // per head of the group. [B, 1, H/G * S, S]
-    auto allowed = layout->allowed_BSS.view({B, 1, S, S}).repeat({1, 1, group, 1});
-    scores = scores.masked_fill(allowed.logical_not(), -std::numeric_limits<double>::infinity());
+    // Evaluation's packed sequences (S in the hundreds, the scores [B, G, H/G * S, S] the
+    // largest tensor of the pass): q is scaled before the product and the mask is added in
+    // place, once, broadcast over the H/G query heads of a group: one pass over the scores
+    // besides the softmax, instead of a division, a repeated mask and a masked copy.
+    auto q_g =
+        (q * (1.0 / std::sqrt(double(head_dim_)))).reshape({B, kv_heads_, group * S, head_dim_});
+    auto scores = torch::matmul(q_g, k.transpose(-2, -1));
+    auto bias =
+        layout->bias_BSS.defined()
+            ? layout->bias_BSS
+            : make_attention_layout(layout->positions_BS, layout->allowed_BSS, scores.scalar_type())
+                  .bias_BSS;
+    scores.view({B, kv_heads_, group, S, S}).add_(bias.view({B, 1, 1, S, S}));
     auto out = torch::matmul(torch::softmax(scores, -1), v);  // [B, G, H/G*S, Dh]
     out = out.view({B, heads_, S, head_dim_}).transpose(1, 2).reshape({B, S, heads_ * head_dim_});
     return o_proj(out);
   }
+  auto scores =
+      torch::matmul(q.reshape({B, kv_heads_, group * S, head_dim_}), k.transpose(-2, -1)) /
+      std::sqrt(double(head_dim_));
   auto causal =
       torch::ones({S, S}, torch::TensorOptions().dtype(torch::kBool).device(x_BSD.device()))
           .triu(1)
@@ -82,10 +100,15 @@ torch::Tensor AttentionImpl::forward_rows(const torch::Tensor& x_BSD, const Atte
   auto q = q_proj(x_RD).view({R, heads_, 1, head_dim_});  // [R, H, 1, Dh]
   q = rope_->forward_at(q, layout.positions_BS.reshape({-1}).index_select(0, rows_R).view({R, 1}));
   // Query head h = g * H/G + j reads kv head g: q [R, G, H/G, Dh] @ k^T -> [R, G, H/G, S].
-  auto scores = torch::matmul(q.view({R, kv_heads_, group, head_dim_}), k.transpose(-2, -1)) /
-                std::sqrt(double(head_dim_));
-  auto allowed = layout.allowed_BSS.reshape({B * S, S}).index_select(0, rows_R).view({R, 1, 1, S});
-  scores = scores.masked_fill(allowed.logical_not(), -std::numeric_limits<double>::infinity());
+  q = q * (1.0 / std::sqrt(double(head_dim_)));  // scaled as forward's layout path does
+  auto scores = torch::matmul(q.view({R, kv_heads_, group, head_dim_}), k.transpose(-2, -1));
+  if (layout.bias_BSS.defined()) {
+    scores.add_(layout.bias_BSS.reshape({B * S, S}).index_select(0, rows_R).view({R, 1, 1, S}));
+  } else {
+    auto allowed =
+        layout.allowed_BSS.reshape({B * S, S}).index_select(0, rows_R).view({R, 1, 1, S});
+    scores = scores.masked_fill(allowed.logical_not(), -std::numeric_limits<double>::infinity());
+  }
   auto out = torch::matmul(torch::softmax(scores, -1), v);  // [R, G, H/G, Dh]
   return o_proj(out.reshape({R, heads_ * head_dim_}));
 }

@@ -68,14 +68,22 @@ TEST(Model, ForwardPackedOnSomeRowsEqualsThoseRowsOfTheWholePass) {
     auto allowed = torch::ones({S, S}, torch::kBool).tril().repeat({B, 1, 1});
     pos[0].slice(0, 8, 10).copy_(torch::tensor({6, 7}, torch::kLong));
     allowed[0].slice(0, 8, 10).slice(1, 6, 8).fill_(false);
-    model::AttentionLayout layout{pos, allowed};
-    auto whole = m->forward_packed(ids, layout).h_BSD.reshape({B * S, -1});
+    // The mask as given, and as the additive form make_attention_layout builds once.
+    const model::AttentionLayout plain{pos, allowed, torch::Tensor()};
+    const auto biased = model::make_attention_layout(pos, allowed, torch::kDouble);
+    auto whole = m->forward_packed(ids, plain).h_BSD.reshape({B * S, -1});
+    EXPECT_LT(fixtures::rel_err(m->forward_packed(ids, biased).h_BSD.reshape({B * S, -1}), whole),
+              1e-13);
+    // Row 1 is plain causal: it equals the ordinary forward pass.
+    EXPECT_LT(fixtures::rel_err(whole.slice(0, S, 2 * S), m->forward(ids, false).h_BSD[1]), 1e-13);
     auto rows = torch::tensor({5, 7, 9, 8, 10, 19, 0}, torch::kLong);  // any order, both rows
-    auto some = m->forward_packed(ids, layout, rows);
-    ASSERT_FALSE(some.h_BSD.defined());
-    ASSERT_EQ(some.h_RD.sizes(), (std::vector<int64_t>{7, cfg.hidden_size}));
-    EXPECT_LT(fixtures::rel_err(some.h_RD, whole.index_select(0, rows)), 1e-12)
-        << experts << " experts";
+    for (const auto* layout : {&plain, &biased}) {
+      auto some = m->forward_packed(ids, *layout, rows);
+      ASSERT_FALSE(some.h_BSD.defined());
+      ASSERT_EQ(some.h_RD.sizes(), (std::vector<int64_t>{7, cfg.hidden_size}));
+      EXPECT_LT(fixtures::rel_err(some.h_RD, whole.index_select(0, rows)), 1e-12)
+          << experts << " experts";
+    }
   }
 }
 

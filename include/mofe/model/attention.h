@@ -16,7 +16,12 @@ namespace mofe::model {
 struct AttentionLayout {
   torch::Tensor positions_BS;  // int64: the rotary position of each token
   torch::Tensor allowed_BSS;   // bool [b, query, key]: true = the query may attend the key
+  // Optional: allowed_BSS as an additive mask (0 or -inf) in the compute dtype, built once per
+  // pass by make_attention_layout instead of once per layer from allowed_BSS.
+  torch::Tensor bias_BSS;
 };
+AttentionLayout make_attention_layout(const torch::Tensor& positions_BS,
+                                      const torch::Tensor& allowed_BSS, torch::Dtype dtype);
 
 class AttentionImpl : public torch::nn::Module {
  public:
