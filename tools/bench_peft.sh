@@ -31,17 +31,20 @@ for mode in ["mofe", "lora", "dora", "qlora"]:
         mem[(r["experts"], mode)] = r
 ratio = {(v["experts"], v["mode"]): v for v in t["vs_mofe"]}
 print(f"peak matmul {t['peak_matmul_gflops_per_rank']:.0f} GFLOP/s per rank ({t['blas']})\n")
-print("| experts | mode | trainable | s/step | tok/s | GFLOP/step | MFU | time/mofe | FLOPs/mofe | error | peak MB (own run) | estimate MB | memory/mofe |")
-print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+print("| experts | mode | trainable | s/step | tok/s | GFLOP/step | MFU | time/mofe | FLOPs/mofe | error | peak MB (own run) | of which before the run | run MB | estimate MB | memory/mofe | run memory/mofe |")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 for r in t["results"]:
     e, m = r["experts"], r["mode"]
     v = ratio.get((e, m))
     own = mem[(e, m)]["peak_rss_mb_per_rank"]
     base = mem[(e, "mofe")]["peak_rss_mb_per_rank"]
+    run = mem[(e, m)]["run_peak_mb_per_rank"]
+    run_base = mem[(e, "mofe")]["run_peak_mb_per_rank"]
     cols = [e, m, r["trainable_parameters"], f"{r['step_time_s']:.3f}", f"{r['tokens_per_s']:.0f}",
             f"{r['flops_per_rank']['total'] / 1e9:.1f}", f"{100 * r['mfu']:.1f}%",
             f"{v['time_ratio_over_mofe']:.3f}" if v else "1", f"{v['flop_ratio_over_mofe']:.3f}" if v else "1",
             f"{100 * v['time_vs_flop_ratio_error']:+.1f}%" if v else "", f"{own:.0f}",
-            f"{mem[(e, m)]['estimated_peak_mb_per_rank']:.0f}", f"{own / base:.2f}"]
+            f"{mem[(e, m)]['baseline_rss_mb_per_rank']:.0f}", f"{run:.0f}",
+            f"{mem[(e, m)]['estimated_peak_mb_per_rank']:.0f}", f"{own / base:.2f}", f"{run / run_base:.2f}"]
     print("| " + " | ".join(str(c) for c in cols) + " |")
 EOF

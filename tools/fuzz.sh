@@ -12,7 +12,7 @@ command -v clang++ >/dev/null && [ -e "$(clang++ -print-file-name=libclang_rt.fu
 out=build-fuzz
 mkdir -p "$out/corpus" "$out/corpus-records"
 flags=(-std=c++17 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Iinclude)
-clang++ "${flags[@]}" src/io/safetensors.cpp tests/fuzz/fuzz_safetensors.cpp -o "$out/fuzz_safetensors"
+clang++ "${flags[@]}" src/io/safetensors.cpp src/core/atomic_file.cpp tests/fuzz/fuzz_safetensors.cpp -o "$out/fuzz_safetensors"
 clang++ "${flags[@]}" src/data/formats.cpp src/data/templates.cpp tests/fuzz/fuzz_records.cpp \
   -o "$out/fuzz_records"
 cp -n tests/fuzz/corpus/* "$out/corpus/" 2>/dev/null || true

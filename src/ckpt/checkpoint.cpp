@@ -13,6 +13,7 @@
 
 #include "mofe/ckpt/model_dir.h"
 #include "mofe/ckpt/tensor_file.h"
+#include "mofe/core/atomic_file.h"
 #include "mofe/core/error.h"
 #include "mofe/core/fault.h"
 #include "mofe/core/log.h"
@@ -54,24 +55,6 @@ void load_with_state(const std::map<std::string, torch::Tensor>& in, const State
 }
 
 bool all_ok(bool ok, const dist::Communicator& world) { return world.all_true(ok); }
-
-// fsync a file or directory: "published" must mean on disk, not in this node's page cache.
-void sync_path(const fs::path& p) {
-  const int fd = ::open(p.c_str(), O_RDONLY);
-  if (fd < 0) return;
-  ::fsync(fd);
-  ::close(fd);
-}
-
-void write_text_synced(const fs::path& p, const std::string& text) {
-  {
-    std::ofstream out(p);
-    out << text;
-    out.flush();
-    if (!out) throw IoError("cannot write '" + p.string() + "'");
-  }
-  sync_path(p);
-}
 
 int64_t dir_bytes(const std::string& dir) {
   int64_t n = 0;
@@ -156,15 +139,13 @@ SaveReport save(const config::CheckpointConfig& cc, const config::RunConfig& run
         {"mofe", "0.1.0"},
         {"torch", TORCH_VERSION},
         {"hdf5", std::to_string(maj) + "." + std::to_string(min) + "." + std::to_string(rel)}};
-    write_text_synced(tmp / "state.json", st.dump(2) + "\n");
-    sync_path(tmp / "experts");
-    sync_path(tmp);
+    core::write_file_atomic(tmp / "state.json", st.dump(2) + "\n");
+    core::sync_path(tmp / "experts");
+    core::sync_path(tmp);
     fs::remove_all(final_dir);
     fs::rename(tmp, final_dir);
     fault::at("checkpoint-latest", fault_step);
-    write_text_synced(fs::path(cc.dir) / "latest.tmp", step_name(step) + "\n");
-    fs::rename(fs::path(cc.dir) / "latest.tmp", fs::path(cc.dir) / "latest");
-    sync_path(cc.dir);
+    core::write_file_atomic(fs::path(cc.dir) / "latest", step_name(step) + "\n");
     auto all = published(cc.dir);
     for (size_t i = 0; i + cc.keep < all.size(); ++i) fs::remove_all(all[i]);
   }

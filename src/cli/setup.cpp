@@ -31,11 +31,7 @@ bool agree_on_setup(const std::function<void()>& parse, const dist::MpiEnv& env)
 }
 
 std::vector<double> peak_rss_per_rank() {
-  auto world = dist::Communicator::world();
-  std::vector<double> all(size_t(world.size()), 0.0);
-  all[size_t(world.rank())] = core::peak_rss_mb();
-  world.all_reduce(all, dist::Reduce::kSum);  // each rank fills its own slot
-  return all;
+  return dist::Communicator::world().all_gather(core::peak_rss_mb());
 }
 
 }  // namespace mofe::cli

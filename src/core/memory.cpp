@@ -31,12 +31,18 @@ double available_memory_bytes() {
   return avail;
 }
 
-double peak_rss_mb() {
+namespace {
+double status_mb(const char* key) {
   std::ifstream in("/proc/self/status");
   std::string line;
+  const size_t n = std::string(key).size();
   while (std::getline(in, line))
-    if (line.rfind("VmHWM:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;
+    if (line.rfind(key, 0) == 0) return std::stod(line.substr(n)) / 1024.0;
   return 0;
 }
+}  // namespace
+
+double peak_rss_mb() { return status_mb("VmHWM:"); }
+double current_rss_mb() { return status_mb("VmRSS:"); }
 
 }  // namespace mofe::core

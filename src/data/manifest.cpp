@@ -5,6 +5,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "mofe/core/atomic_file.h"
 #include "mofe/core/error.h"
 
 namespace mofe::data {
@@ -43,14 +44,7 @@ void Manifest::write(const std::string& dir) const {
   for (const auto& s : shards) j["shards"].push_back(to_json(s));
   j["sources"] = json::parse(sources_json.empty() ? "[]" : sources_json);
   j["summary"] = summary;
-  const std::string path = dir + "/manifest.json", tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp);
-    out << j.dump(2) << "\n";
-    out.flush();
-    if (!out) throw IoError("cannot write '" + tmp + "'");
-  }
-  std::filesystem::rename(tmp, path);
+  core::write_file_atomic(dir + "/manifest.json", j.dump(2) + "\n");
 }
 
 Manifest Manifest::read(const std::string& dir) {

@@ -109,6 +109,14 @@ void Communicator::all_reduce(std::vector<double>& v, Reduce op) const {
   all_reduce(v.data(), int64_t(v.size()), op);
 }
 
+std::vector<double> Communicator::all_gather(double value) const {
+  // Each rank fills its own slot of zeros; the sum is every rank's value in place.
+  std::vector<double> all(size_t(size_), 0.0);
+  all[size_t(rank_)] = value;
+  all_reduce(all, Reduce::kSum);
+  return all;
+}
+
 int64_t Communicator::all_reduce(int64_t value, Reduce op) const {
   std::vector<int64_t> v{value};
   all_reduce(v, op);

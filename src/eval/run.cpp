@@ -14,6 +14,7 @@
 #include <set>
 
 #include "mofe/ckpt/open_model.h"
+#include "mofe/core/atomic_file.h"
 #include "mofe/core/device.h"
 #include "mofe/core/error.h"
 #include "mofe/core/log.h"
@@ -59,22 +60,6 @@ void check_writable(const std::string& path, const std::string& option) {
   if (::access(parent.c_str(), W_OK) != 0 ||
       (fs::exists(path) && ::access(path.c_str(), W_OK) != 0))
     throw UsageError(option + ": cannot write '" + path + "' (permission denied)");
-}
-
-// Written aside and renamed: a reader never sees half a results file.
-void write_file(const fs::path& path, const std::string& text) {
-  const fs::path tmp = path.string() + ".tmp-" + std::to_string(::getpid());
-  {
-    std::ofstream out(tmp, std::ios::binary);
-    out << text;
-    out.flush();
-    if (!out) {
-      std::error_code ec;
-      fs::remove(tmp, ec);
-      throw IoError("cannot write '" + path.string() + "'");
-    }
-  }
-  fs::rename(tmp, path);
 }
 
 // Python's str() of what the harness logs: a float as repr (shortest round trip), a bool
@@ -307,9 +292,7 @@ int run(const EvalConfig& cfg, EvalInputs& in, dist::MpiEnv& env) {
       res.scores.push_back(score_doc(task.docs[size_t(res.docs[d])], res.loglik[d]));
   }
   if (!routing.empty()) world.all_reduce(routing, dist::Reduce::kSum);
-  std::vector<double> peaks(size_t(world.size()), 0.0);
-  peaks[size_t(world.rank())] = core::peak_rss_mb();
-  world.all_reduce(peaks, dist::Reduce::kSum);
+  const std::vector<double> peaks = world.all_gather(core::peak_rss_mb());
   if (world.rank() != 0) return 0;
 
   const double seconds = seconds_since(t0);
@@ -375,7 +358,7 @@ int run(const EvalConfig& cfg, EvalInputs& in, dist::MpiEnv& env) {
                  {"peak_rss_mb_per_rank", peaks}}},
                {"predictions", preds}};
   if (!cfg.output.empty()) {
-    write_file(cfg.output, j.dump(2) + "\n");
+    core::write_file_atomic(cfg.output, j.dump(2) + "\n");
     if (cfg.log_samples) {
       const fs::path dir = fs::absolute(cfg.output).parent_path();
       for (size_t ti = 0; ti < in.tasks.size(); ++ti) {
@@ -420,7 +403,7 @@ int run(const EvalConfig& cfg, EvalInputs& in, dist::MpiEnv& env) {
           lines[sub] += line.dump() + "\n";
         }
         for (const auto& [sub, text] : lines)
-          write_file(dir / ("samples_" + sub + "_" + date + ".jsonl"), text);
+          core::write_file_atomic(dir / ("samples_" + sub + "_" + date + ".jsonl"), text);
       }
     }
   }
@@ -431,7 +414,7 @@ int run(const EvalConfig& cfg, EvalInputs& in, dist::MpiEnv& env) {
         for (int64_t e = 0; e < E; ++e)
           csv += group_names[g] + "," + std::to_string(l) + "," + std::to_string(e) + "," +
                  std::to_string(tokens_at(g, l, e)) + "," + py_str(share_at(g, l, e)) + "\n";
-    write_file(cfg.routing_report, csv);
+    core::write_file_atomic(cfg.routing_report, csv);
     // Summary: per group, the share of each expert averaged over layers.
     std::printf("routing (share of token slots per expert, mean over layers):\n");
     for (size_t g = 0; g < group_names.size(); ++g) {

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "mofe/core/atomic_file.h"
 #include "mofe/core/error.h"
 
 namespace mofe::io {
@@ -240,10 +241,7 @@ void write_safetensors(const std::string& path, const std::vector<StWriteTensor>
   }
   std::string text = header.dump();
   text.append((8 - text.size() % 8) % 8, ' ');
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary);
-    if (!out) throw IoError(path + ": cannot write");
+  core::write_file_atomic(path, [&](std::ostream& out) {
     uint8_t len[8];
     uint64_t n = text.size();
     for (int i = 0; i < 8; ++i) len[i] = uint8_t(n >> (8 * i));
@@ -251,10 +249,7 @@ void write_safetensors(const std::string& path, const std::vector<StWriteTensor>
     out.write(text.data(), std::streamsize(text.size()));
     for (const auto& t : tensors)
       out.write(static_cast<const char*>(t.data), std::streamsize(t.bytes));
-    out.flush();
-    if (!out) throw IoError(path + ": write failed (disk full?)");
-  }
-  std::filesystem::rename(tmp, path);
+  });
 }
 
 }  // namespace mofe::io

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <random>
 
+#include "mofe/core/atomic_file.h"
 #include "mofe/core/error.h"
 
 namespace mofe::io {
@@ -22,13 +23,6 @@ std::string host_name() {
   char b[256] = {0};
   gethostname(b, sizeof b - 1);
   return b;
-}
-
-void fsync_path(const fs::path& p) {
-  const int fd = ::open(p.c_str(), O_RDONLY);
-  if (fd < 0) return;
-  ::fsync(fd);
-  ::close(fd);
 }
 
 // <final>.tmp-<host>.<pid>.<x> of this host whose process is gone.
@@ -75,7 +69,7 @@ StagedDir::~StagedDir() {
 
 void StagedDir::publish() {
   if (!owner_) return;
-  fsync_path(staging_);
+  core::sync_path(staging_);
   std::error_code ec;
   if (fs::exists(final_)) {
     if (::renameat2(AT_FDCWD, staging_.c_str(), AT_FDCWD, final_.c_str(), RENAME_EXCHANGE) != 0) {
@@ -92,7 +86,7 @@ void StagedDir::publish() {
     fs::rename(staging_, final_);
   }
   const auto parent = fs::path(final_).parent_path();
-  fsync_path(parent.empty() ? fs::path(".") : parent);
+  core::sync_path(parent.empty() ? fs::path(".") : parent);
   published_ = true;
 }
 

@@ -10,6 +10,7 @@
 
 #include "mofe/ckpt/checkpoint.h"
 #include "mofe/ckpt/open_model.h"
+#include "mofe/core/atomic_file.h"
 #include "mofe/core/device.h"
 #include "mofe/core/error.h"
 #include "mofe/core/fault.h"
@@ -45,16 +46,13 @@ void truncate_metrics(const std::string& path, int64_t start) {
   }
   std::ifstream in(path);
   if (!in) return;
-  const std::string tmp = path + ".tmp";
-  std::ofstream out(tmp);
-  std::string line;
-  while (std::getline(in, line)) {
-    const auto j = nlohmann::json::parse(line, nullptr, false);
-    if (!j.is_discarded() && j.value("step", int64_t(0)) <= start) out << line << "\n";
-  }
-  out.close();
-  if (!out) throw IoError("cannot write '" + tmp + "'");
-  fs::rename(tmp, path);
+  core::write_file_atomic(path, [&](std::ostream& out) {
+    std::string line;
+    while (std::getline(in, line)) {
+      const auto j = nlohmann::json::parse(line, nullptr, false);
+      if (!j.is_discarded() && j.value("step", int64_t(0)) <= start) out << line << "\n";
+    }
+  });
 }
 
 torch::ScalarType dtype_of(const std::string& name) {

@@ -25,6 +25,9 @@ TEST(HostCollectives, ReduceGatherBroadcast) {
   auto all = world.all_gather(mine);
   ASSERT_EQ(int(all.size()), n);
   for (int k = 0; k < n; ++k) EXPECT_EQ(all[size_t(k)], std::string(size_t(k) * 3, char('a' + k)));
+  const auto values = world.all_gather(1.5 * r - 7);  // one number per rank, rank order
+  ASSERT_EQ(int(values.size()), n);
+  for (int k = 0; k < n; ++k) EXPECT_EQ(values[size_t(k)], 1.5 * k - 7);
   auto at_root = world.gather(mine, n - 1);
   EXPECT_EQ(at_root.size(), r == n - 1 ? size_t(n) : 0u);
   if (r == n - 1) {

@@ -55,6 +55,8 @@ class Communicator {
   bool all_true(bool ok) const { return all_reduce(int64_t(ok ? 1 : 0), Reduce::kMin) == 1; }
   // Every rank's bytes, in rank order (on every rank).
   std::vector<std::string> all_gather(const std::string& bytes) const;
+  // Every rank's value, in rank order (on every rank): e.g. each rank's peak memory.
+  std::vector<double> all_gather(double value) const;
   // Every rank's bytes on `root` (empty elsewhere).
   std::vector<std::string> gather(const std::string& bytes, int root) const;
   // root's bytes on every rank.
