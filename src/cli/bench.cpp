@@ -181,11 +181,12 @@ int run_bench(const Args& args, dist::MpiEnv& env) {
     // Slowest rank sets the pace: take the max over ranks of time and memory.
     // [4]: what the run added to the process (peak less what it held before the trainer was
     // built: LibTorch, MPI, the probe's buffers), the part a mode can change.
+    const double peak_mb = core::peak_rss_mb();
     std::vector<double> v{timed,
-                          core::peak_rss_mb(),
+                          peak_mb,
                           backend->stats().all_to_all_s,
                           backend->stats().all_reduce_s,
-                          core::peak_rss_mb() - base_mb,
+                          peak_mb - base_mb,
                           base_mb};
     std::vector<double> mx = v;
     world.all_reduce(mx, dist::Reduce::kMax);

@@ -12,6 +12,15 @@ AttentionLayout make_attention_layout(const torch::Tensor& positions_BS,
   return {positions_BS, allowed_BSS, bias};
 }
 
+namespace {
+// The layout's additive mask: the one built per pass, or (a layout without it) built here.
+torch::Tensor bias_of(const AttentionLayout& layout, torch::Dtype dtype) {
+  return layout.bias_BSS.defined()
+             ? layout.bias_BSS
+             : make_attention_layout(layout.positions_BS, layout.allowed_BSS, dtype).bias_BSS;
+}
+}  // namespace
+
 AttentionImpl::AttentionImpl(const config::ModelConfig& cfg, int64_t layer,
                              const BuildOptions& build)
     : heads_(cfg.num_attention_heads),
@@ -50,11 +59,7 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x_BSD, const torch::Te
     auto q_g =
         (q * (1.0 / std::sqrt(double(head_dim_)))).reshape({B, kv_heads_, group * S, head_dim_});
     auto scores = torch::matmul(q_g, k.transpose(-2, -1));
-    auto bias =
-        layout->bias_BSS.defined()
-            ? layout->bias_BSS
-            : make_attention_layout(layout->positions_BS, layout->allowed_BSS, scores.scalar_type())
-                  .bias_BSS;
+    const auto bias = bias_of(*layout, scores.scalar_type());
     scores.view({B, kv_heads_, group, S, S}).add_(bias.view({B, 1, 1, S, S}));
     auto out = torch::matmul(torch::softmax(scores, -1), v);  // [B, G, H/G*S, Dh]
     out = out.view({B, heads_, S, head_dim_}).transpose(1, 2).reshape({B, S, heads_ * head_dim_});
@@ -102,13 +107,8 @@ torch::Tensor AttentionImpl::forward_rows(const torch::Tensor& x_BSD, const Atte
   // Query head h = g * H/G + j reads kv head g: q [R, G, H/G, Dh] @ k^T -> [R, G, H/G, S].
   q = q * (1.0 / std::sqrt(double(head_dim_)));  // scaled as forward's layout path does
   auto scores = torch::matmul(q.view({R, kv_heads_, group, head_dim_}), k.transpose(-2, -1));
-  if (layout.bias_BSS.defined()) {
-    scores.add_(layout.bias_BSS.reshape({B * S, S}).index_select(0, rows_R).view({R, 1, 1, S}));
-  } else {
-    auto allowed =
-        layout.allowed_BSS.reshape({B * S, S}).index_select(0, rows_R).view({R, 1, 1, S});
-    scores = scores.masked_fill(allowed.logical_not(), -std::numeric_limits<double>::infinity());
-  }
+  const auto bias = bias_of(layout, scores.scalar_type());
+  scores.add_(bias.reshape({B * S, S}).index_select(0, rows_R).view({R, 1, 1, S}));
   auto out = torch::matmul(torch::softmax(scores, -1), v);  // [R, G, H/G, Dh]
   return o_proj(out.reshape({R, heads_ * head_dim_}));
 }
