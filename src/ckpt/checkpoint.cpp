@@ -128,6 +128,7 @@ SaveReport save(const config::CheckpointConfig& cc, const config::RunConfig& run
     st["step"] = step;
     st["optimizer_steps"] = *state.optimizer_steps;
     st["samples"] = *state.samples;
+    if (state.loss_scaler) st["loss_scaler"] = *state.loss_scaler;
     st["frozen_experts"] = cc.full ? nlohmann::json("in this checkpoint") : state.provenance;
     st["frozen_source"] = state.provenance;
     st["layout"] = {
@@ -200,6 +201,9 @@ int64_t load_one(const std::string& path, TrainState& state) {
   }
   *state.optimizer_steps = st.at("optimizer_steps").get<int64_t>();
   const int64_t step = st.at("step").get<int64_t>();
+  // A run that scales its loss continues with the scale it had (a checkpoint without one: the
+  // scaler starts afresh).
+  if (state.loss_scaler && st.contains("loss_scaler")) *state.loss_scaler = st.at("loss_scaler");
   if (st.contains("samples")) {
     *state.samples = st.at("samples").get<int64_t>();
   } else {  // before samples were recorded: step x that run's global batch

@@ -10,6 +10,7 @@
 #include "mofe/core/memory.h"
 #include "mofe/dist/backend.h"
 #include "mofe/dist/process_groups.h"
+#include "mofe/model/precision.h"
 #include "mofe/peft/adapter_io.h"
 #include "mofe/peft/policy.h"
 #include "mofe/train/memory_plan.h"
@@ -75,7 +76,8 @@ void print_config(const config::RunConfig& c, const torch::Device& device, int t
       "%lld experts top-%lld, aux coef %g\n"
       "parallel: world %d = ep %d x dp %d, %lld experts per rank, comm %s, device %s, %d threads\n"
       "train: mode %s%s, %lld steps, micro-batch %lld x seq %lld x accum %lld per rank, "
-      "lr %g (warm-up %lld, min %g), wd %g, clip %g, seed %llu, dtype %s",
+      "lr %g (warm-up %lld, min %g), wd %g, clip %g, seed %llu, dtype %s, precision %s%s%s, "
+      "recompute %s",
       m.is_moe() ? "mixtral" : "llama", (long long)m.num_hidden_layers, (long long)m.hidden_size,
       (long long)m.intermediate_size, (long long)m.num_attention_heads,
       (long long)m.num_key_value_heads, (long long)m.vocab_size, (long long)m.num_local_experts,
@@ -86,7 +88,12 @@ void print_config(const config::RunConfig& c, const torch::Device& device, int t
       peft_summary(c).c_str(), (long long)c.train.steps, (long long)c.train.micro_batch,
       (long long)c.train.seq_len, (long long)c.train.grad_accum, c.train.lr,
       (long long)c.train.warmup_steps, c.train.min_lr, c.train.weight_decay, c.train.clip_grad,
-      (unsigned long long)c.train.seed, c.runtime.dtype.c_str());
+      (unsigned long long)c.train.seed, c.runtime.dtype.c_str(), c.runtime.precision.c_str(),
+      c.runtime.initial_loss_scale() > 0 ? ", loss scale " : "",
+      c.runtime.initial_loss_scale() > 0
+          ? (c.runtime.dynamic_loss_scale() ? "dynamic" : c.runtime.loss_scale.c_str())
+          : "",
+      c.train.recompute.c_str());
   log::info0(buf);
 }
 }  // namespace
@@ -114,6 +121,7 @@ int run_train(const Args& args, dist::MpiEnv& env) {
         c.validate(env.world_size());
         if (parsed.dry_run) return;
         device = core::select_device(c.runtime, env.local_rank());
+        model::check_precision_supported(c.runtime.precision, device);
         // An adapter to start from must fit this model; a checkpoint to resume must come from
         // the same frozen weights: both before any work.
         if (!c.peft.adapter.empty())

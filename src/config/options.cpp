@@ -196,8 +196,11 @@ ParsedRun parse_run_config(const std::vector<std::string>& args) {
       "beta2", po::value(&t.beta2)->default_value(t.beta2), "AdamW beta2")(
       "adam-eps", po::value(&t.adam_eps)->default_value(t.adam_eps), "AdamW epsilon")(
       "clip-grad", po::value(&t.clip_grad)->default_value(t.clip_grad),
-      "global gradient-norm clip; <= 0 disables")("seed", po::value(&t.seed)->default_value(t.seed),
-                                                  "seed of initialisation and data order")(
+      "global gradient-norm clip; <= 0 disables")(
+      "recompute", po::value(&t.recompute)->default_value(t.recompute),
+      "per decoder layer, recompute in backward instead of storing activations: none | moe (the "
+      "feed-forward: router, all-to-all, experts) | attention | full (the whole layer)")(
+      "seed", po::value(&t.seed)->default_value(t.seed), "seed of initialisation and data order")(
       "log-every", po::value(&t.log_every)->default_value(t.log_every),
       "steps between progress lines")("out-dir", po::value(&t.out_dir)->default_value(t.out_dir),
                                       "run directory (metrics, resolved config)")(
@@ -252,6 +255,17 @@ ParsedRun parse_run_config(const std::vector<std::string>& args) {
   runtime.add_options()("device", po::value(&c.runtime.device)->default_value(c.runtime.device),
                         "auto | cpu | cuda")(
       "dtype", po::value(&c.runtime.dtype)->default_value(c.runtime.dtype), "float32 | float64")(
+      "precision", po::value(&c.runtime.precision)->default_value(c.runtime.precision),
+      "fp32 | bf16-mixed | fp16-mixed: mixed computes matmuls and activations in 16 bits and "
+      "keeps float32 master weights and moments (frozen weights: bf16 unless --frozen-dtype)")(
+      "grad-reduce-dtype",
+      po::value(&c.runtime.grad_reduce_dtype)->default_value(c.runtime.grad_reduce_dtype),
+      "fp32 | bf16: the type gradients are summed over ranks in (bf16 halves the bytes)")(
+      "loss-scale", po::value(&c.runtime.loss_scale)->default_value(c.runtime.loss_scale),
+      "auto (dynamic under fp16-mixed, else none) | none | dynamic | a fixed scale")(
+      "loss-scale-window",
+      po::value(&c.runtime.loss_scale_window)->default_value(c.runtime.loss_scale_window),
+      "dynamic loss scale: good steps in a row before the scale doubles")(
       "threads", po::value(&c.runtime.threads)->default_value(c.runtime.threads),
       "intra-op threads per rank (0 = cores / ranks per node)")(
       "comm", po::value(&c.runtime.comm)->default_value(c.runtime.comm), "mpi | nccl")(

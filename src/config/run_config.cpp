@@ -13,6 +13,11 @@ void RunConfig::validate(int world_size) {
   peft.validate(model, train.mode);
   data.validate();
   runtime.validate();
+  // bf16-mixed stores frozen weights in bf16 unless told otherwise: no float32 copy of a
+  // weight that never changes (QLoRA keeps NF4).
+  if (runtime.precision == "bf16-mixed" && peft.frozen_dtype == "auto" &&
+      train.mode != TrainMode::kQlora)
+    peft.frozen_dtype = "bf16";
   checkpoint.validate();
   if (train.seq_len > model.max_position_embeddings)
     throw UsageError("--seq-len(" + std::to_string(train.seq_len) + ") > max_position_embeddings(" +
@@ -40,6 +45,7 @@ nlohmann::json RunConfig::to_json() const {
                 {"beta2", train.beta2},
                 {"adam_eps", train.adam_eps},
                 {"clip_grad", train.clip_grad},
+                {"recompute", train.recompute},
                 {"seed", train.seed},
                 {"log_every", train.log_every},
                 {"out_dir", train.out_dir}};
@@ -54,6 +60,10 @@ nlohmann::json RunConfig::to_json() const {
                      {"full", checkpoint.full}, {"max_bad_steps", checkpoint.max_bad_steps}};
   j["runtime"] = {{"device", runtime.device},
                   {"dtype", runtime.dtype},
+                  {"precision", runtime.precision},
+                  {"grad_reduce_dtype", runtime.grad_reduce_dtype},
+                  {"loss_scale", runtime.loss_scale},
+                  {"loss_scale_window", runtime.loss_scale_window},
                   {"threads", runtime.threads},
                   {"comm", runtime.comm},
                   {"step_timeout", runtime.step_timeout},

@@ -12,6 +12,15 @@ bool TrainConfig::expert_frozen(int64_t e) const {
   return std::find(freeze_experts.begin(), freeze_experts.end(), e) != freeze_experts.end();
 }
 
+Recompute parse_recompute(const std::string& s) {
+  if (s == "none") return Recompute::kNone;
+  if (s == "moe") return Recompute::kMoe;
+  if (s == "attention") return Recompute::kAttention;
+  if (s == "full") return Recompute::kFull;
+  throw UsageError("--recompute: unknown value '" + s +
+                   "' (expected none, moe, attention or full)");
+}
+
 void TrainConfig::validate(int64_t num_experts) const {
   auto positive = [](int64_t v, const char* opt) {
     if (v <= 0) throw UsageError(std::string(opt) + " must be positive, got " + std::to_string(v));
@@ -21,6 +30,7 @@ void TrainConfig::validate(int64_t num_experts) const {
   positive(seq_len, "--seq-len");
   positive(grad_accum, "--grad-accum");
   positive(log_every, "--log-every");
+  parse_recompute(recompute);
   // Written so that NaN fails each check (every comparison with NaN is false).
   if (!(lr > 0) || !std::isfinite(lr)) throw UsageError("--lr must be positive and finite");
   if (!(min_lr >= 0 && min_lr <= lr)) throw UsageError("--min-lr must be in [0, --lr]");

@@ -27,9 +27,10 @@ Fault& fault() {
   return f;
 }
 
-constexpr std::array<const char*, 5> kPoints = {"step", "loss", "checkpoint-write",
-                                                "checkpoint-manifest", "checkpoint-latest"};
-constexpr std::array<const char*, 6> kActions = {"throw", "exit", "kill", "hang", "nan", "stop"};
+constexpr std::array<const char*, 6> kPoints = {
+    "step", "loss", "grad", "checkpoint-write", "checkpoint-manifest", "checkpoint-latest"};
+constexpr std::array<const char*, 7> kActions = {"throw", "exit", "kill", "hang",
+                                                 "nan",   "inf",  "stop"};
 
 template <typename A>
 bool known(const A& list, const std::string& s) {
@@ -68,13 +69,16 @@ void configure_from_env(int rank) {
   if (parts.size() < 2 || parts.size() > 4)
     throw UsageError("MOFE_FAULT='" + f.text + "': expected POINT:ACTION[:RANK[:STEP]]");
   if (!known(kPoints, parts[0]))
-    throw UsageError("MOFE_FAULT='" + f.text + "': unknown point '" + parts[0] +
-                     "' (step, loss, checkpoint-write, checkpoint-manifest, checkpoint-latest)");
+    throw UsageError(
+        "MOFE_FAULT='" + f.text + "': unknown point '" + parts[0] +
+        "' (step, loss, grad, checkpoint-write, checkpoint-manifest, checkpoint-latest)");
   if (!known(kActions, parts[1]))
     throw UsageError("MOFE_FAULT='" + f.text + "': unknown action '" + parts[1] +
-                     "' (throw, exit, kill, hang, nan, stop)");
+                     "' (throw, exit, kill, hang, nan, inf, stop)");
   if ((parts[0] == "loss") != (parts[1] == "nan"))
     throw UsageError("MOFE_FAULT='" + f.text + "': action nan goes with point loss, and only it");
+  if ((parts[0] == "grad") != (parts[1] == "inf"))
+    throw UsageError("MOFE_FAULT='" + f.text + "': action inf goes with point grad, and only it");
   f.point = parts[0];
   f.action = parts[1];
   if (parts.size() > 2) f.rank = number_or_any(parts[2], f.text);
@@ -94,6 +98,8 @@ void at(const char* point, int64_t step) {
 }
 
 bool nan_loss(int64_t step) { return fires("loss", step); }
+
+bool inf_grad(int64_t step) { return fires("grad", step); }
 
 std::string describe() { return fault().text; }
 

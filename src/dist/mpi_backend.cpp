@@ -34,6 +34,36 @@ struct RowType {
   }
 };
 
+// MPI has no 16-bit floating-point types: bfloat16 and float16 travel as 16-bit words
+// (MPI_UINT16_T), and their sum is a user operation that adds in float32 and rounds once per
+// pair, as NCCL's bf16 all-reduce does.
+template <typename T>
+void sum_16bit(void* in, void* inout, int* len, MPI_Datatype*) {
+  const T* a = static_cast<const T*>(in);
+  T* b = static_cast<T*>(inout);
+  for (int i = 0; i < *len; ++i) b[i] = T(float(a[i]) + float(b[i]));
+}
+
+MPI_Op sum_op(torch::ScalarType type) {
+  if (type == torch::kBFloat16) {
+    static MPI_Op op = [] {
+      MPI_Op o;
+      MOFE_CHECK_MPI(MPI_Op_create(&sum_16bit<c10::BFloat16>, /*commute=*/1, &o));
+      return o;
+    }();
+    return op;
+  }
+  if (type == torch::kHalf) {
+    static MPI_Op op = [] {
+      MPI_Op o;
+      MOFE_CHECK_MPI(MPI_Op_create(&sum_16bit<c10::Half>, /*commute=*/1, &o));
+      return o;
+    }();
+    return op;
+  }
+  return MPI_SUM;
+}
+
 }  // namespace
 
 MPI_Datatype mpi_datatype(torch::ScalarType type) {
@@ -46,6 +76,9 @@ MPI_Datatype mpi_datatype(torch::ScalarType type) {
       return MPI_INT32_T;
     case torch::kLong:
       return MPI_INT64_T;
+    case torch::kBFloat16:
+    case torch::kHalf:
+      return MPI_UINT16_T;  // moved as words; summed by sum_op()
     default:
       throw CommError(std::string("MPI backend: unsupported dtype ") + c10::toString(type));
   }
@@ -58,7 +91,8 @@ void MpiBackend::all_reduce_sum(torch::Tensor& t, const Communicator& comm) {
     torch::Tensor host = t.is_cpu() ? t : t.cpu();
     CollectiveScope scope("all_reduce_sum", comm);
     MOFE_CHECK_MPI(MPI_Allreduce(MPI_IN_PLACE, host.data_ptr(), to_int(host.numel(), "elements"),
-                                 mpi_datatype(host.scalar_type()), MPI_SUM, comm.raw()));
+                                 mpi_datatype(host.scalar_type()), sum_op(host.scalar_type()),
+                                 comm.raw()));
     if (!t.is_cpu()) t.copy_(host);
   }
   stats_.all_reduce_s += since(t0);

@@ -3,6 +3,8 @@
 #include <cmath>
 #include <limits>
 
+#include "mofe/model/precision.h"
+
 namespace mofe::model {
 
 AttentionLayout make_attention_layout(const torch::Tensor& positions_BS,
@@ -61,7 +63,7 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x_BSD, const torch::Te
     auto scores = torch::matmul(q_g, k.transpose(-2, -1));
     const auto bias = bias_of(*layout, scores.scalar_type());
     scores.view({B, kv_heads_, group, S, S}).add_(bias.view({B, 1, 1, S, S}));
-    auto out = torch::matmul(torch::softmax(scores, -1), v);  // [B, G, H/G*S, Dh]
+    auto out = torch::matmul(softmax_in_stats(scores, -1), v);  // [B, G, H/G*S, Dh]
     out = out.view({B, heads_, S, head_dim_}).transpose(1, 2).reshape({B, S, heads_ * head_dim_});
     return o_proj(out);
   }
@@ -84,7 +86,7 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x_BSD, const torch::Te
   } else {
     scores = scores.masked_fill(causal, -std::numeric_limits<double>::infinity());
   }
-  auto probs = torch::softmax(scores, -1);
+  auto probs = softmax_in_stats(scores, -1);
   auto out = torch::matmul(probs, v);  // [B, G, H/G*S, Dh]
   out = out.view({B, heads_, S, head_dim_}).transpose(1, 2).reshape({B, S, heads_ * head_dim_});
   return o_proj(out);
@@ -109,7 +111,7 @@ torch::Tensor AttentionImpl::forward_rows(const torch::Tensor& x_BSD, const Atte
   auto scores = torch::matmul(q.view({R, kv_heads_, group, head_dim_}), k.transpose(-2, -1));
   const auto bias = bias_of(layout, scores.scalar_type());
   scores.add_(bias.reshape({B * S, S}).index_select(0, rows_R).view({R, 1, 1, S}));
-  auto out = torch::matmul(torch::softmax(scores, -1), v);  // [R, G, H/G, Dh]
+  auto out = torch::matmul(softmax_in_stats(scores, -1), v);  // [R, G, H/G, Dh]
   return o_proj(out.reshape({R, heads_ * head_dim_}));
 }
 

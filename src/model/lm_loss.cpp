@@ -1,5 +1,7 @@
 #include "mofe/model/lm_loss.h"
 
+#include "mofe/model/precision.h"
+
 namespace mofe::model {
 
 namespace {
@@ -72,12 +74,15 @@ struct HeadLossFn : torch::autograd::Function<HeadLossFn> {
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& h_TD,
                                const torch::Tensor& W_VD, const torch::Tensor& targets_T) {
     const int64_t T = h_TD.size(0);
-    auto logits_TV = torch::matmul(h_TD, W_VD.t());
+    // 16-bit activations: the product in their dtype, the log-softmax and loss in float32.
+    auto W = like(W_VD, h_TD);
+    auto logits_TV = torch::matmul(h_TD, W.t());
+    logits_TV = logits_TV.to(stats_dtype(logits_TV));
     auto valid_T = targets_T != kIgnoreIndex;
     auto safe_T = targets_T.masked_fill(~valid_T, 0);
     auto lse_T = torch::empty({T}, logits_TV.options());
     auto loss = chunked_loss(logits_TV, safe_T, valid_T, lse_T);
-    ctx->save_for_backward({logits_TV, safe_T, valid_T, lse_T, W_VD});
+    ctx->save_for_backward({logits_TV, safe_T, valid_T, lse_T, W});
     return loss;
   }
 
@@ -88,14 +93,17 @@ struct HeadLossFn : torch::autograd::Function<HeadLossFn> {
     const auto& W_VD = saved[4];
     const int64_t T = logits_TV.size(0);
     auto g = grad[0].to(logits_TV.dtype());
-    auto grad_h = torch::empty({T, W_VD.size(1)}, logits_TV.options());
+    auto grad_h = torch::empty({T, W_VD.size(1)}, W_VD.options());
     auto scratch = torch::empty({std::min(T, kChunkRows), logits_TV.size(1)}, logits_TV.options());
     for (int64_t r = 0; r < T; r += kChunkRows) {
       const int64_t e = std::min(T, r + kChunkRows);
       auto out = scratch.slice(0, 0, e - r);
       chunk_grad(out, logits_TV, saved[1], saved[2], saved[3], g, r, e);
       auto dst = grad_h.slice(0, r, e);
-      torch::matmul_out(dst, out, W_VD);
+      if (out.scalar_type() == W_VD.scalar_type())
+        torch::matmul_out(dst, out, W_VD);
+      else  // 16-bit h: the float32 logit gradient meets W in W's dtype
+        dst.copy_(torch::matmul(out.to(W_VD.scalar_type()), W_VD));
     }
     return {grad_h, torch::Tensor(), torch::Tensor()};
   }

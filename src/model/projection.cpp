@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "mofe/core/error.h"
+#include "mofe/model/precision.h"
 
 namespace mofe::model {
 
@@ -27,7 +28,7 @@ ProjectionImpl::ProjectionImpl(int64_t in, int64_t out, const ParamRole& role,
 }
 
 torch::Tensor ProjectionImpl::base_forward(const torch::Tensor& x) {
-  return weight.defined() ? torch::linear(x, weight) : quant::frozen_linear(x, frozen);
+  return weight.defined() ? torch::linear(x, like(weight, x)) : quant::frozen_linear(x, frozen);
 }
 
 torch::Tensor ProjectionImpl::forward(const torch::Tensor& x) {

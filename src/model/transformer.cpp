@@ -2,6 +2,8 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 
+#include "mofe/model/precision.h"
+
 namespace mofe::model {
 
 TransformerImpl::TransformerImpl(const config::ModelConfig& cfg, const dist::ProcessGroups& groups,
@@ -25,7 +27,23 @@ TransformerImpl::TransformerImpl(const config::ModelConfig& cfg, const dist::Pro
 }
 
 torch::Tensor TransformerImpl::head(const torch::Tensor& h) {
-  return lm_head ? lm_head->forward(h) : torch::matmul(h, embed_tokens->weight.t());
+  return lm_head ? lm_head->forward(h) : torch::matmul(h, like(embed_tokens->weight, h).t());
+}
+
+torch::Tensor TransformerImpl::embed(const torch::Tensor& input_ids_BS) {
+  auto h = embed_tokens(input_ids_BS);
+  return compute_dtype_ ? h.to(*compute_dtype_) : h;
+}
+
+void TransformerImpl::set_compute_dtype(torch::ScalarType dtype) {
+  compute_dtype_ = dtype;
+  for (const auto& m : modules(/*include_self=*/false))
+    if (auto* proj = dynamic_cast<ProjectionImpl*>(m.get()); proj && proj->frozen)
+      proj->frozen->set_compute_dtype(dtype);
+}
+
+void TransformerImpl::set_recompute(config::Recompute level) {
+  for (auto& layer : layers_) layer->set_recompute(level);
 }
 
 ModelOutput TransformerImpl::forward_packed(const torch::Tensor& input_ids_BS,
@@ -41,7 +59,7 @@ ModelOutput TransformerImpl::forward(const torch::Tensor& input_ids_BS, bool wit
 ModelOutput TransformerImpl::run(const torch::Tensor& input_ids_BS, bool with_logits,
                                  const AttentionLayout* layout, const torch::Tensor& rows_R) {
   ModelOutput out;
-  auto h = embed_tokens(input_ids_BS);
+  auto h = embed(input_ids_BS);
   std::vector<torch::Tensor> aux;
   for (size_t l = 0; l < layers_.size(); ++l) {
     const bool some_rows = rows_R.defined() && l + 1 == layers_.size();
@@ -57,14 +75,15 @@ ModelOutput TransformerImpl::run(const torch::Tensor& input_ids_BS, bool with_lo
   h = norm(h);
   (rows_R.defined() ? out.h_RD : out.h_BSD) = h;
   if (with_logits) out.logits_BSV = head(h);
-  out.aux_loss = aux.empty() ? torch::zeros({}, h.options()) : torch::stack(aux).mean();
+  out.aux_loss =
+      aux.empty() ? torch::zeros({}, h.options().dtype(stats_dtype(h))) : torch::stack(aux).mean();
   return out;
 }
 
 std::vector<torch::Tensor> TransformerImpl::layer_inputs(const torch::Tensor& input_ids_BS,
                                                          const torch::Tensor& key_mask_BS) {
   std::vector<torch::Tensor> out;
-  auto h = embed_tokens(input_ids_BS);
+  auto h = embed(input_ids_BS);
   for (size_t l = 0; l < layers_.size(); ++l) {
     out.push_back(h);
     if (l + 1 < layers_.size()) h = layers_[l](h, key_mask_BS).h_BSD;

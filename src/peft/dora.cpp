@@ -1,5 +1,7 @@
 #include "mofe/peft/dora.h"
 
+#include "mofe/model/precision.h"
+
 namespace mofe::peft {
 
 Dora::Dora(torch::nn::Module& owner, int64_t in, int64_t out, const model::AdapterSpec& spec)
@@ -16,7 +18,9 @@ std::vector<std::string> Dora::param_names() const {
 torch::Tensor dora_weight_norm(const torch::Tensor& W, const torch::Tensor& A,
                                const torch::Tensor& B, double scaling) {
   // The update enters detached: the norm is a constant for backward.
-  auto w = W + (torch::matmul(B, A).detach() * scaling).to(W.dtype());
+  // In float32 when W is 16-bit (a frozen bf16 weight): the norm is a statistic.
+  auto Ws = W.to(model::stats_dtype(W));
+  auto w = Ws + (torch::matmul(B, A).detach() * scaling).to(Ws.dtype());
   return torch::linalg_norm(w, c10::nullopt, c10::IntArrayRef{1}, false, c10::nullopt).detach();
 }
 
@@ -33,8 +37,10 @@ torch::Tensor Dora::forward(const torch::Tensor& x, const torch::Tensor& base_y,
                             bool training) {
   const bool drop = spec_.dropout > 0 && training;
   auto xd = drop ? dropout(x, training) : x;
-  auto lora = lora_B_(lora_A_(xd));
-  auto scale = magnitude_ / dora_weight_norm(weight(), A(), B(), spec_.scaling);  // [out]
+  auto a = torch::linear(xd, model::like(lora_A_->weight, xd));
+  auto lora = torch::linear(a, model::like(lora_B_->weight, a));
+  // [out], in the activations' dtype (mixed precision: a 16-bit copy of the float32 factor)
+  auto scale = model::like(magnitude_ / dora_weight_norm(weight(), A(), B(), spec_.scaling), x);
   // peft: base_y + (scale - 1) * base(xd) + scale * s * lora. With dropout the base is applied
   // to the dropped input again, as peft does; without, base(xd) = base_y and the sum is
   // scale * base_y + scale * s * lora: two passes over [T, out] instead of five.

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "mofe/core/error.h"
+#include "mofe/model/precision.h"
 #include "mofe/peft/dora.h"
 
 namespace mofe::peft {
@@ -28,7 +29,8 @@ torch::Tensor Lora::forward(const torch::Tensor& x, const torch::Tensor& base_y,
                             const std::function<torch::Tensor()>&,
                             const std::function<torch::Tensor(const torch::Tensor&)>&,
                             bool training) {
-  return base_y + lora_B_(lora_A_(dropout(x, training))) * spec_.scaling;
+  auto a = torch::linear(dropout(x, training), model::like(lora_A_->weight, x));
+  return base_y + torch::linear(a, model::like(lora_B_->weight, a)) * spec_.scaling;
 }
 
 void Lora::reset(const torch::Tensor&, at::Generator& gen) {

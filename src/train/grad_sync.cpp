@@ -8,8 +8,8 @@ void ensure_grads(std::vector<torch::Tensor>& params) {
 }
 
 GradSync::GradSync(const dist::ProcessGroups& groups, dist::CommBackend& backend,
-                   int64_t bucket_bytes)
-    : groups_(groups), backend_(backend), bucket_bytes_(bucket_bytes) {}
+                   int64_t bucket_bytes, std::optional<torch::ScalarType> wire)
+    : groups_(groups), backend_(backend), bucket_bytes_(bucket_bytes), wire_(wire) {}
 
 void GradSync::sync(ParamGroups& g) {
   ensure_grads(g.dense.params);
@@ -34,6 +34,7 @@ void GradSync::sum_over(std::vector<torch::Tensor>& params, const dist::Communic
       ++j;
     }
     torch::Tensor bucket = torch::cat(flat);
+    if (wire_ && *wire_ != bucket.scalar_type()) bucket = bucket.to(*wire_);
     backend_.all_reduce_sum(bucket, comm);
     int64_t off = 0;
     for (size_t k = i; k < j; ++k) {

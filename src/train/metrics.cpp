@@ -47,6 +47,7 @@ void MetricsLogger::log(const StepStats& s, bool print_line) {
                       {"eta_s", eta},
                       {"max_expert_load", load},
                       {"skipped", s.skipped},
+                      {"loss_scale", s.loss_scale},
                       {"rows_per_expert", s.rows_per_expert}};
   out_ << j.dump() << "\n";
   out_.flush();

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <limits>
 #include <nlohmann/json.hpp>
 
 #include "mofe/ckpt/checkpoint.h"
@@ -21,6 +22,7 @@
 #include "mofe/data/tokenizer.h"
 #include "mofe/model/lm_loss.h"
 #include "mofe/model/param_count.h"
+#include "mofe/model/precision.h"
 #include "mofe/peft/adapter_io.h"
 #include "mofe/peft/policy.h"
 #include "mofe/train/grad_clip.h"
@@ -58,6 +60,11 @@ void truncate_metrics(const std::string& path, int64_t start) {
 torch::ScalarType dtype_of(const std::string& name) {
   return name == "float64" ? torch::kFloat64 : torch::kFloat32;
 }
+
+std::optional<torch::ScalarType> wire_dtype(const config::RuntimeConfig& rt) {
+  if (rt.grad_reduce_dtype == "bf16") return torch::kBFloat16;
+  return std::nullopt;
+}
 }  // namespace
 
 Trainer::Trainer(const config::RunConfig& cfg, const dist::ProcessGroups& groups,
@@ -67,9 +74,12 @@ Trainer::Trainer(const config::RunConfig& cfg, const dist::ProcessGroups& groups
       backend_(backend),
       device_(device),
       dtype_(dtype_of(cfg.runtime.dtype)),
-      grad_sync_(groups, backend) {
+      compute_dtype_(cfg.runtime.mixed() ? model::compute_dtype(cfg.runtime.precision) : dtype_),
+      grad_sync_(groups, backend, 32 << 20, wire_dtype(cfg.runtime)),
+      scaler_(cfg.runtime.initial_loss_scale(), cfg.runtime.dynamic_loss_scale(),
+              cfg.runtime.loss_scale_window) {
   model_ = model::Transformer(cfg.model, groups, backend,
-                              peft::build_options(cfg.train, cfg.peft, dtype_));
+                              peft::build_options(cfg.train, cfg.peft, compute_dtype_));
   model_->to(dtype_);
   init_source_ = weight_source(cfg);
   // Where the weights (and so the frozen ones) come from: checkpoints record it instead of
@@ -87,6 +97,10 @@ Trainer::Trainer(const config::RunConfig& cfg, const dist::ProcessGroups& groups
   if (adapters_loaded == 0) model::init_adapters(*model_, cfg.train.seed);
   if (!cfg.peft.adapter.empty()) peft::load_adapter(cfg.peft.adapter, *model_);
   model_->to(device_);
+  // Mixed precision: parameters stay the float32 masters, activations and frozen compressed
+  // weights run in the 16-bit compute dtype (model/precision.h).
+  if (cfg.runtime.mixed()) model_->set_compute_dtype(compute_dtype_);
+  model_->set_recompute(config::parse_recompute(cfg.train.recompute));
   params_ = apply_freezing(*model_, cfg.train, cfg.peft);
   optimizer_ = make_optimizer(params_, cfg.train);
 }
@@ -130,6 +144,7 @@ ckpt::TrainState Trainer::train_state(bool with_frozen) {
         st.tensors.push_back({e.name, e.role, e.value(), nullptr, nullptr, false});
   st.optimizer_steps = optimizer_->steps_counter();
   st.samples = &samples_;
+  st.loss_scaler = scaler_.state();
   st.provenance = init_source_;
   return st;
 }
@@ -161,6 +176,7 @@ std::pair<double, double> Trainer::forward_backward(const std::vector<data::Batc
     auto loss_sum = fused_head ? model::head_loss_sum(out.h_BSD, head->weight, targets)
                                : model::lm_loss_sum(out.logits_BSV, targets);
     auto loss = loss_sum / global_tokens + out.aux_loss * (aux_coef / accum);
+    if (scaler_.enabled()) loss = loss * scaler_.scale();
     if (inject_nan_) {  // MOFE_FAULT=loss:nan: poisons the loss and, through backward, the grads
       loss_sum = loss_sum * std::nan("");
       loss = loss * std::nan("");
@@ -177,7 +193,21 @@ std::pair<double, double> Trainer::forward_backward(const std::vector<data::Batc
       }
     }
   }
+  if (inject_inf_) {  // MOFE_FAULT=grad:inf: one element of this rank's gradients overflows
+    torch::NoGradGuard no_grad;
+    auto& p = params_.dense.params.empty() ? params_.experts.params.front()
+                                           : params_.dense.params.front();
+    if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
+    p.mutable_grad().view({-1})[0] = std::numeric_limits<double>::infinity();
+  }
   grad_sync_.sync(params_);
+  if (scaler_.enabled()) {  // the summed gradients, back to the loss's own scale
+    torch::NoGradGuard no_grad;
+    const double inv = 1.0 / scaler_.scale();
+    for (auto* group : {&params_.dense, &params_.experts})
+      for (auto& p : group->params)
+        if (p.grad().defined()) p.mutable_grad().mul_(inv);
+  }
   backend_.all_reduce_host(sums, groups_.world);
   return {sums[0] / global_tokens, sums[1]};
 }
@@ -188,12 +218,18 @@ StepStats Trainer::train_step(const std::vector<data::Batch>& micro_batches, int
   StepStats s;
   s.step = step + 1;
   inject_nan_ = fault::nan_loss(step + 1);
+  inject_inf_ = fault::inf_grad(step + 1);
+  s.loss_scale = scaler_.enabled() ? scaler_.scale() : 0.0;
   std::tie(s.loss, s.aux_loss) = forward_backward(micro_batches, &s.rows_per_expert, &s.tokens);
   s.grad_norm = clip_grad_norm(params_, cfg_.train.clip_grad, groups_, backend_);
   s.lr = learning_rate(cfg_.train, step);
   // Loss and norm are global, so every rank makes the same decision.
-  inject_nan_ = false;
+  inject_nan_ = inject_inf_ = false;
   s.skipped = !std::isfinite(s.loss) || !std::isfinite(s.grad_norm);
+  // An overflow under a dynamic scale: the step is skipped and the scale halved on every rank
+  // (the norm is global, so all ranks decide alike).
+  s.overflow = scaler_.dynamic() && std::isfinite(s.loss) && !std::isfinite(s.grad_norm);
+  scaler_.update(!s.skipped);
   if (!s.skipped) {
     optimizer_->set_lr(s.lr);
     optimizer_->step();
@@ -272,8 +308,13 @@ Trainer::RunResult Trainer::run() {
     samples_ += t.micro_batch * t.grad_accum * world;
     const bool print = (step == start) || ((step + 1) % t.log_every == 0) || (step + 1 == t.steps);
     logger.log(last, print);
-    bad_in_row = last.skipped ? bad_in_row + 1 : 0;
-    if (last.skipped)
+    if (last.overflow) {
+      // Expected while a dynamic scale finds its level: not a bad step.
+      log::warn0("step " + std::to_string(step + 1) + ": gradients overflowed at loss scale " +
+                 std::to_string(last.loss_scale) + ", update skipped, scale halved");
+    }
+    bad_in_row = last.skipped && !last.overflow ? bad_in_row + 1 : 0;
+    if (last.skipped && !last.overflow)
       log::warn0("step " + std::to_string(step + 1) +
                  ": non-finite loss or gradients, update skipped (" + std::to_string(bad_in_row) +
                  " in a row)");

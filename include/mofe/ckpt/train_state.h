@@ -33,6 +33,8 @@ struct TrainState {
   std::vector<StateTensor> tensors;
   int64_t* optimizer_steps = nullptr;
   int64_t* samples = nullptr;  // global training samples consumed: where the data continues
+  // The loss scaler's state ({"scale", "good_steps"}); null when the run scales no loss.
+  nlohmann::json* loss_scaler = nullptr;
   nlohmann::json provenance;
 };
 

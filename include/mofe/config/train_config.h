@@ -36,6 +36,9 @@ struct TrainConfig {
   double beta2 = 0.95;
   double adam_eps = 1e-8;
   double clip_grad = 1.0;  // global L2 norm; <= 0 disables
+  // none | moe | attention | full: the part of each decoder layer run again in backward
+  // (model/recompute.h) instead of keeping its activations.
+  std::string recompute = "none";
   uint64_t seed = 1234;
   int64_t log_every = 10;
   std::string out_dir = "runs/default";  // metrics.jsonl, resolved config
@@ -45,6 +48,16 @@ struct TrainConfig {
   bool expert_frozen(int64_t e) const;
   void validate(int64_t num_experts) const;
 };
+
+// What a decoder layer recomputes in backward (model/recompute.h).
+enum class Recompute {
+  kNone,
+  kMoe,        // the feed-forward block: post-attention norm, router, all-to-all, experts
+  kAttention,  // the attention block: input norm, q/k/v/o, rope, softmax
+  kFull,       // the whole layer
+};
+// "none" | "moe" | "attention" | "full", UsageError (naming --recompute) otherwise
+Recompute parse_recompute(const std::string& s);
 
 // "mofe" | "full" | "lora" | "dora" | "qlora", UsageError otherwise
 TrainMode parse_train_mode(const std::string& s);

@@ -8,6 +8,8 @@
 //                                                               a checkpoint point's STEP is
 //                                                               the step it saves)
 //   loss                 the step's loss (ACTION nan only)
+//   grad                 this rank's gradients after backward, before they are summed
+//                        (ACTION inf only: an fp16 overflow, for the loss scaler)
 //   checkpoint-write     after this rank wrote its first checkpoint file, before the barrier
 //   checkpoint-manifest  rank 0: every file written, before state.json and the rename
 //   checkpoint-latest    rank 0: checkpoint renamed, before the `latest` pointer is replaced
@@ -17,6 +19,7 @@
 //   kill   SIGKILL to itself (kill -9: no handler, no flush)
 //   hang   sleep forever (what --step-timeout is for)
 //   nan    the loss becomes NaN (point `loss` only)
+//   inf    one gradient element becomes +inf (point `grad` only)
 //   stop   as if SIGUSR1 had arrived on this rank
 //
 // It is parsed once at start-up (a bad value is a usage error naming MOFE_FAULT) and is off
@@ -37,6 +40,9 @@ void at(const char* point, int64_t step);
 
 // True when the configured fault is nan@loss at `step` on this rank.
 bool nan_loss(int64_t step);
+
+// True when the configured fault is inf@grad at `step` on this rank.
+bool inf_grad(int64_t step);
 
 // "checkpoint-write:kill:1:3" or "" when off (for the start-up log).
 std::string describe();

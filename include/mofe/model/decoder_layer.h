@@ -1,6 +1,8 @@
 // One Llama / Mixtral decoder layer:
 //   h = h + self_attn(input_layernorm(h))
 //   h = h + ffn(post_attention_layernorm(h)),  ffn = mlp (dense) | block_sparse_moe (MoE)
+// With recomputation (set_recompute) the attention block, the feed-forward block or the whole
+// layer keeps only its input in training and runs again in backward (model/recompute.h).
 #pragma once
 
 #include <torch/torch.h>
@@ -8,6 +10,7 @@
 #include <vector>
 
 #include "mofe/config/model_config.h"
+#include "mofe/config/train_config.h"
 #include "mofe/model/attention.h"
 #include "mofe/model/mlp.h"
 #include "mofe/model/rms_norm.h"
@@ -34,10 +37,23 @@ class DecoderLayerImpl : public torch::nn::Module {
   LayerOutput forward_rows(const torch::Tensor& h_BSD, const AttentionLayout& layout,
                            const torch::Tensor& rows_R);
 
+  void set_recompute(config::Recompute level) { recompute_ = level; }
+
   RMSNorm input_layernorm{nullptr}, post_attention_layernorm{nullptr};
   Attention self_attn{nullptr};
   MLP mlp{nullptr};                         // dense model
   moe::MoeLayer block_sparse_moe{nullptr};  // MoE model
+
+ private:
+  // self_attn(input_layernorm(h)): [B, S, D]
+  torch::Tensor attention_block(const torch::Tensor& h_BSD, const torch::Tensor& key_mask_BS,
+                                const AttentionLayout* layout);
+  // ffn(post_attention_layernorm(h)) in out.h_BSD (the residual not added), with the MoE's aux
+  // loss and routing report
+  LayerOutput ffn_block(const torch::Tensor& h_BSD);
+  LayerOutput plain(const torch::Tensor& h_BSD, const torch::Tensor& key_mask_BS,
+                    const AttentionLayout* layout);
+  config::Recompute recompute_ = config::Recompute::kNone;
 };
 TORCH_MODULE(DecoderLayer);
 

@@ -1,4 +1,5 @@
-// RMSNorm (Llama): y = x / sqrt(mean(x^2) + eps) * weight, computed in the input dtype.
+// RMSNorm (Llama): y = x / sqrt(mean(x^2) + eps) * weight, statistics in float32 for
+// 16-bit inputs (model/precision.h), else in the input dtype.
 #pragma once
 
 #include <torch/torch.h>

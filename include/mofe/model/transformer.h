@@ -6,9 +6,11 @@
 
 #include <torch/torch.h>
 
+#include <optional>
 #include <vector>
 
 #include "mofe/config/model_config.h"
+#include "mofe/config/train_config.h"
 #include "mofe/dist/backend.h"
 #include "mofe/dist/process_groups.h"
 #include "mofe/model/decoder_layer.h"
@@ -51,6 +53,15 @@ class TransformerImpl : public torch::nn::Module, public HasRoles {
   std::vector<torch::Tensor> layer_inputs(const torch::Tensor& input_ids_BS,
                                           const torch::Tensor& key_mask_BS);
 
+  // Mixed precision (model/precision.h): activations from the embedding on in `dtype`, frozen
+  // compressed weights dequantised to it; parameters keep their own dtype (float32 masters).
+  // Unset (the default): activations take the parameters' dtype.
+  void set_compute_dtype(torch::ScalarType dtype);
+  std::optional<torch::ScalarType> compute_dtype() const { return compute_dtype_; }
+
+  // What every decoder layer recomputes in backward (model/recompute.h); none by default.
+  void set_recompute(config::Recompute level);
+
   const config::ModelConfig& config() const { return cfg_; }
   DecoderLayer layer(int64_t i) const { return layers_[i]; }
   // Every tensor this rank holds, with its role (model/param_table.h), built once.
@@ -63,7 +74,9 @@ class TransformerImpl : public torch::nn::Module, public HasRoles {
  private:
   ModelOutput run(const torch::Tensor& input_ids_BS, bool with_logits,
                   const AttentionLayout* layout, const torch::Tensor& rows_R = {});
+  torch::Tensor embed(const torch::Tensor& input_ids_BS);  // in the compute dtype
   config::ModelConfig cfg_;
+  std::optional<torch::ScalarType> compute_dtype_;
   ParamTable table_;
   torch::nn::ModuleList layer_list_{nullptr};
   std::vector<DecoderLayer> layers_;

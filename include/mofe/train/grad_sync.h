@@ -12,6 +12,7 @@
 
 #include <torch/torch.h>
 
+#include <optional>
 #include <vector>
 
 #include "mofe/dist/backend.h"
@@ -22,8 +23,11 @@ namespace mofe::train {
 
 class GradSync {
  public:
+  // wire: the dtype buckets travel and are summed in (--grad-reduce-dtype); undefined = the
+  // gradients' own. A 16-bit wire halves the bytes; the result is cast back into the float32
+  // gradients.
   GradSync(const dist::ProcessGroups& groups, dist::CommBackend& backend,
-           int64_t bucket_bytes = 32 << 20);
+           int64_t bucket_bytes = 32 << 20, std::optional<torch::ScalarType> wire = {});
   // Parameters whose gradient is missing (an expert that got no tokens) get zeros first, so
   // every rank contributes the same bucket layout.
   void sync(ParamGroups& groups);
@@ -33,6 +37,7 @@ class GradSync {
   const dist::ProcessGroups& groups_;
   dist::CommBackend& backend_;
   int64_t bucket_bytes_;
+  std::optional<torch::ScalarType> wire_;
 };
 
 // Fills undefined gradients of `params` with zeros.

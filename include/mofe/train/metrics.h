@@ -15,8 +15,10 @@ struct StepStats {
   double lr = 0;
   double grad_norm = 0;  // before clipping
   double step_time_s = 0;
-  bool skipped = false;  // non-finite loss or gradients: no update was made
-  int64_t tokens = 0;    // loss tokens in the global batch
+  bool skipped = false;   // non-finite loss or gradients: no update was made
+  bool overflow = false;  // skipped because a dynamic loss scale overflowed (scale halved)
+  double loss_scale = 0;  // the loss scale the step ran with; 0 when the run scales no loss
+  int64_t tokens = 0;     // loss tokens in the global batch
   std::vector<std::vector<int64_t>> rows_per_expert;  // [layer][E], global, summed over micro-steps
 };
 

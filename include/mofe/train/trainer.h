@@ -19,6 +19,7 @@
 #include "mofe/dist/process_groups.h"
 #include "mofe/model/transformer.h"
 #include "mofe/train/grad_sync.h"
+#include "mofe/train/loss_scale.h"
 #include "mofe/train/metrics.h"
 #include "mofe/train/optimizer.h"
 #include "mofe/train/param_groups.h"
@@ -58,19 +59,22 @@ class Trainer {
   AdamW& optimizer() { return *optimizer_; }
   const torch::Device& device() const { return device_; }
   const nlohmann::json& init_source() const { return init_source_; }
-  torch::ScalarType dtype() const { return dtype_; }
+  torch::ScalarType dtype() const { return dtype_; }  // of the parameters (the masters)
+  torch::ScalarType compute_dtype() const { return compute_dtype_; }
+  LossScaler& loss_scaler() { return scaler_; }
 
  private:
   config::RunConfig cfg_;
   const dist::ProcessGroups& groups_;
   dist::CommBackend& backend_;
   torch::Device device_;
-  torch::ScalarType dtype_;
+  torch::ScalarType dtype_, compute_dtype_;
   model::Transformer model_{nullptr};
   ParamGroups params_;
   std::unique_ptr<AdamW> optimizer_;
   GradSync grad_sync_;
-  bool inject_nan_ = false;
+  LossScaler scaler_;
+  bool inject_nan_ = false, inject_inf_ = false;
   int64_t samples_ = 0;         // global training samples consumed by the steps done
   nlohmann::json init_source_;  // {"source": "init", "seed"} | {"source": "model", "path", ...}  //
                                 // test-only fault injection (core/fault.h)
