@@ -23,8 +23,8 @@ void check_precision_supported(const std::string& precision, const torch::Device
   } catch (const c10::Error&) {
     throw UsageError("--precision " + precision + ": this LibTorch has no " +
                      std::string(c10::toString(dtype)) + " matmul on " + device.str() +
-                     " (use --precision fp32" +
-                     (dtype == torch::kHalf ? ", or bf16-mixed" : "") + ")");
+                     " (use --precision fp32" + (dtype == torch::kHalf ? ", or bf16-mixed" : "") +
+                     ")");
   }
 }
 

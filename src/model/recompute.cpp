@@ -63,8 +63,7 @@ struct RecomputeFn : torch::autograd::Function<RecomputeFn> {
 
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
                                                  torch::autograd::variable_list grads) {
-    auto region =
-        c10::static_intrusive_pointer_cast<Region>(ctx->saved_data["region"].toCapsule());
+    auto region = c10::static_intrusive_pointer_cast<Region>(ctx->saved_data["region"].toCapsule());
     const auto saved = ctx->get_saved_variables();
     const size_t ni = region->n_inputs, np = region->params.size();
     // Fresh leaves for the inputs: the rerun builds its own small graph from them.

@@ -7,11 +7,13 @@
 //   loss scaling: a power-of-two scale changes nothing, the dynamic rule halves and grows.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <filesystem>
 
 #include "mofe/ckpt/checkpoint.h"
 #include "mofe/ckpt/tensor_file.h"
 #include "mofe/core/error.h"
+#include "mofe/core/fault.h"
 #include "mofe/dist/backend.h"
 #include "mofe/model/precision.h"
 #include "mofe/model/recompute.h"
@@ -58,7 +60,8 @@ Grads grads_of(const config::RunConfig& cfg) {
   return g;
 }
 
-void expect_same_gradients(const Grads& got, const Grads& ref, double tol, const std::string& what) {
+void expect_same_gradients(const Grads& got, const Grads& ref, double tol,
+                           const std::string& what) {
   EXPECT_LE(std::abs(got.loss - ref.loss), tol * std::abs(ref.loss)) << what;
   EXPECT_LE(std::abs(got.aux - ref.aux), tol * std::max(1.0, std::abs(ref.aux))) << what;
   EXPECT_EQ(got.rows, ref.rows) << what << ": the routing report";
@@ -247,11 +250,11 @@ TEST(Precision, Bf16MixedTracksTheFloat32LossCurveOfTheTinyJob) {
     data::SyntheticLanguage lang(c.model.vocab_size, c.data.branching, c.data.seed);
     std::vector<double> losses;
     for (int64_t s = 0; s < c.train.steps; ++s)
-      losses.push_back(run->trainer
-                           ->train_step({lang.batch(s * c.train.micro_batch, c.train.micro_batch,
-                                                    c.train.seq_len)},
-                                        s)
-                           .loss);
+      losses.push_back(
+          run->trainer
+              ->train_step(
+                  {lang.batch(s * c.train.micro_batch, c.train.micro_batch, c.train.seq_len)}, s)
+              .loss);
     return losses;
   };
   const auto ref = curve(cfg);
@@ -331,4 +334,18 @@ TEST(LossScale, DynamicRuleHalvesOnOverflowAndDoublesAfterTheWindow) {
   EXPECT_FALSE(off.enabled());
   EXPECT_EQ(off.scale(), 1.0);
   EXPECT_EQ(off.state(), nullptr);
+}
+
+TEST(LossScale, GradFaultTakesInfOnlyAndInfGoesWithGradOnly) {
+  for (const char* bad : {"grad:nan", "loss:inf", "grad:throw"}) {
+    setenv("MOFE_FAULT", bad, 1);
+    EXPECT_THROW(fault::configure_from_env(0), UsageError) << bad;
+  }
+  setenv("MOFE_FAULT", "grad:inf:1:3", 1);
+  EXPECT_NO_THROW(fault::configure_from_env(1));
+  EXPECT_TRUE(fault::inf_grad(3));
+  EXPECT_FALSE(fault::inf_grad(2));
+  unsetenv("MOFE_FAULT");
+  fault::configure_from_env(0);
+  EXPECT_FALSE(fault::inf_grad(3));
 }
