@@ -30,6 +30,7 @@
 #include "mofe/dist/process_groups.h"
 #include "mofe/model/flops.h"
 #include "mofe/model/param_count.h"
+#include "mofe/model/precision.h"
 #include "mofe/train/memory_plan.h"
 #include "mofe/train/trainer.h"
 #include "parse_args.h"
@@ -43,7 +44,7 @@ namespace {
 struct BenchOptions {
   std::string preset = "tiny", experts = "2,4,8", modes = "mofe,full", json_file, comm = "mpi",
               device = "cpu", data_dir, checkpoint_dir, profile_dir, lora_targets = "q_proj,v_proj",
-              frozen_dtype = "auto";
+              frozen_dtype = "auto", precision = "fp32", recompute = "none";
   int64_t lora_r = 8;
   int64_t steps = 3, warmup = 1;
   int threads = 0, ep_size = 0;
@@ -66,6 +67,12 @@ config::RunConfig preset_config(const std::string& name) {
     return c;
   }
   throw UsageError("--preset: unknown preset '" + name + "' (expected tiny or ref)");
+}
+
+// Two results of the same frozen storage, precision and recomputation.
+bool same_variant(const nlohmann::json& a, const nlohmann::json& b) {
+  return a["frozen_dtype"] == b["frozen_dtype"] && a["precision"] == b["precision"] &&
+         a["recompute"] == b["recompute"];
 }
 
 }  // namespace
@@ -95,7 +102,11 @@ int run_bench(const Args& args, dist::MpiEnv& env) {
       "lora-targets", po::value(&o.lora_targets)->default_value(o.lora_targets),
       "adapted modules (lora, dora, qlora)")(
       "frozen-dtype", po::value(&o.frozen_dtype)->default_value(o.frozen_dtype),
-      "storage of frozen weights: auto | fp32 | bf16 | nf4")(
+      "storage of frozen weights, a comma list: auto | fp32 | bf16 | nf4")(
+      "precision", po::value(&o.precision)->default_value(o.precision),
+      "comma list of fp32 | bf16-mixed | fp16-mixed")(
+      "recompute", po::value(&o.recompute)->default_value(o.recompute),
+      "comma list of none | moe | attention | full (memory and time of each level)")(
       "profile", po::value(&o.profile_dir),
       "write a Chrome trace of the timed steps of each configuration into DIR (LibTorch's "
       "profiler, rank 0; chrome://tracing or Perfetto)");
@@ -108,28 +119,32 @@ int run_bench(const Args& args, dist::MpiEnv& env) {
         const auto vm = parse_args(args, desc);
         if ((help = vm.count("help"))) return;
         if (o.steps <= 0 || o.warmup < 0) throw UsageError("--steps must be > 0, --warmup >= 0");
-        for (int64_t e : config::parse_int_list(o.experts, "--experts")) {
-          std::stringstream ms(o.modes);
-          std::string mode;
-          while (std::getline(ms, mode, ',')) {
-            config::RunConfig c = preset_config(o.preset);
-            c.model.num_local_experts = e;
-            c.train.mode = config::parse_train_mode(mode);
-            c.train.steps = o.warmup + o.steps;
-            c.peft.lora_r = o.lora_r;
-            c.peft.lora_targets = config::parse_name_list(o.lora_targets);
-            c.peft.frozen_dtype = o.frozen_dtype;
-            if (c.train.mode == config::TrainMode::kQlora && o.frozen_dtype != "auto")
-              c.peft.frozen_dtype = "auto";
-            c.parallel.ep_size = o.ep_size > 0 ? o.ep_size : env.world_size();
-            c.runtime.threads = o.threads;
-            c.runtime.comm = o.comm;
-            c.runtime.device = o.device;
-            c.validate(env.world_size());
-            runs.push_back(c);
-          }
-        }
+        for (int64_t e : config::parse_int_list(o.experts, "--experts"))
+          for (const auto& mode : config::parse_name_list(o.modes))
+            for (const auto& frozen : config::parse_name_list(o.frozen_dtype))
+              for (const auto& precision : config::parse_name_list(o.precision))
+                for (const auto& recompute : config::parse_name_list(o.recompute)) {
+                  config::RunConfig c = preset_config(o.preset);
+                  c.model.num_local_experts = e;
+                  c.train.mode = config::parse_train_mode(mode);
+                  c.train.steps = o.warmup + o.steps;
+                  c.peft.lora_r = o.lora_r;
+                  c.peft.lora_targets = config::parse_name_list(o.lora_targets);
+                  c.peft.frozen_dtype = frozen;
+                  if (c.train.mode == config::TrainMode::kQlora && frozen != "auto")
+                    c.peft.frozen_dtype = "auto";
+                  c.runtime.precision = precision;
+                  c.train.recompute = recompute;
+                  c.parallel.ep_size = o.ep_size > 0 ? o.ep_size : env.world_size();
+                  c.runtime.threads = o.threads;
+                  c.runtime.comm = o.comm;
+                  c.runtime.device = o.device;
+                  c.validate(env.world_size());
+                  runs.push_back(c);
+                }
         device = core::select_device(runs.front().runtime, env.local_rank());
+        for (const auto& precision : config::parse_name_list(o.precision))
+          model::check_precision_supported(precision, device);
       },
       env);
   if (!ok) return kExitUsage;
@@ -199,6 +214,9 @@ int run_bench(const Args& args, dist::MpiEnv& env) {
         {"experts", cfg.model.num_local_experts},
         {"top_k", cfg.model.num_experts_per_tok},
         {"mode", config::to_string(cfg.train.mode)},
+        {"frozen_dtype", cfg.peft.storage(cfg.train.mode)},
+        {"precision", cfg.runtime.precision},
+        {"recompute", cfg.train.recompute},
         {"ranks", world.size()},
         {"threads_per_rank", threads},
         {"step_time_s", step_s},
@@ -248,13 +266,16 @@ int run_bench(const Args& args, dist::MpiEnv& env) {
       }
     }
     results.push_back(r);
-    char line[256];
+    char line[384];
     std::snprintf(line, sizeof line,
-                  "%-5s E=%-2lld %-5s | %8.3f s/step | %8.0f tok/s | %7.0f MB | a2a %4.1f%% | "
+                  "%-5s E=%-2lld %-5s %-4s %-10s rc=%-9s | %8.3f s/step | %8.0f tok/s | %7.0f MB | "
+                  "a2a %4.1f%% | "
                   "allreduce %4.1f%% | %6.1f GFLOP/step | MFU %5.1f%% | %11lld trainable",
                   o.preset.c_str(), (long long)cfg.model.num_local_experts,
-                  config::to_string(cfg.train.mode).c_str(), step_s, double(r["tokens_per_s"]),
-                  mx[1], 100 * mx[2] / mx[0], 100 * mx[3] / mx[0], flops.total() / 1e9,
+                  config::to_string(cfg.train.mode).c_str(),
+                  cfg.peft.storage(cfg.train.mode).c_str(), cfg.runtime.precision.c_str(),
+                  cfg.train.recompute.c_str(), step_s, double(r["tokens_per_s"]), mx[1],
+                  100 * mx[2] / mx[0], 100 * mx[3] / mx[0], flops.total() / 1e9,
                   100 * double(r["mfu"]), (long long)counts.trainable);
     log::info0(line);
   }
@@ -269,7 +290,8 @@ int run_bench(const Args& args, dist::MpiEnv& env) {
   nlohmann::json ratios = nlohmann::json::array();
   for (const auto& a : results)
     for (const auto& b : results)
-      if (a["experts"] == b["experts"] && a["mode"] == "mofe" && b["mode"] == "full") {
+      if (same_variant(a, b) && a["experts"] == b["experts"] && a["mode"] == "mofe" &&
+          b["mode"] == "full") {
         const double tr = double(a["step_time_s"]) / double(b["step_time_s"]);
         const double fr =
             double(a["flops_per_rank"]["total"]) / double(b["flops_per_rank"]["total"]);
@@ -284,7 +306,8 @@ int run_bench(const Args& args, dist::MpiEnv& env) {
   nlohmann::json vs_mofe = nlohmann::json::array();
   for (const auto& a : results)
     for (const auto& b : results)
-      if (a["experts"] == b["experts"] && b["mode"] == "mofe" && a["mode"] != "mofe") {
+      if (same_variant(a, b) && a["experts"] == b["experts"] && b["mode"] == "mofe" &&
+          a["mode"] != "mofe") {
         const double tr = double(a["step_time_s"]) / double(b["step_time_s"]);
         const double fr =
             double(a["flops_per_rank"]["total"]) / double(b["flops_per_rank"]["total"]);
@@ -304,6 +327,36 @@ int run_bench(const Args& args, dist::MpiEnv& env) {
                       tr, fr, 100 * (tr / fr - 1.0), mr);
         log::info0(line);
       }
+  // Frozen storage, precision and recomputation against the plain run of the same experts and
+  // mode (frozen weights as the mode stores them by default, fp32, no recomputation).
+  nlohmann::json vs_plain = nlohmann::json::array();
+  for (const auto& a : results)
+    for (const auto& b : results) {
+      const std::string plain_frozen = b["mode"] == "qlora" ? "nf4" : "fp32";
+      if (a["experts"] != b["experts"] || a["mode"] != b["mode"] || same_variant(a, b) ||
+          b["precision"] != "fp32" || b["recompute"] != "none" || b["frozen_dtype"] != plain_frozen)
+        continue;
+      const double mr = double(a["peak_rss_mb_per_rank"]) / double(b["peak_rss_mb_per_rank"]);
+      const double rr = double(a["run_peak_mb_per_rank"]) / double(b["run_peak_mb_per_rank"]);
+      const double tr = double(a["step_time_s"]) / double(b["step_time_s"]);
+      vs_plain.push_back({{"experts", a["experts"]},
+                          {"mode", a["mode"]},
+                          {"frozen_dtype", a["frozen_dtype"]},
+                          {"precision", a["precision"]},
+                          {"recompute", a["recompute"]},
+                          {"memory_ratio_over_plain", mr},
+                          {"run_memory_ratio_over_plain", rr},
+                          {"time_ratio_over_plain", tr}});
+      char line[256];
+      std::snprintf(line, sizeof line,
+                    "E=%-2lld %-5s frozen %-4s %-10s recompute %-9s / plain: peak memory %.3f "
+                    "(run memory %.3f), step time %.3f",
+                    (long long)a["experts"].get<int64_t>(), a["mode"].get<std::string>().c_str(),
+                    a["frozen_dtype"].get<std::string>().c_str(),
+                    a["precision"].get<std::string>().c_str(),
+                    a["recompute"].get<std::string>().c_str(), mr, rr, tr);
+      log::info0(line);
+    }
   // Loader throughput (one thread, no prefetch) against what the fastest training run consumes.
   nlohmann::json loader_report;
   if (!o.data_dir.empty()) {
@@ -343,6 +396,7 @@ int run_bench(const Args& args, dist::MpiEnv& env) {
                            {"results", results},
                            {"mofe_vs_full", ratios},
                            {"vs_mofe", vs_mofe},
+                           {"vs_plain", vs_plain},
                            {"loader", loader_report}};
   if (world.rank() == 0) {
     std::printf("%s\n", report.dump(2).c_str());

@@ -164,16 +164,17 @@ std::pair<double, double> Trainer::forward_backward(const std::vector<data::Batc
   const double accum = double(micro_batches.size());
   const double aux_coef = cfg_.model.is_moe() ? cfg_.model.router_aux_loss_coef : 0.0;
 
-  // A frozen plain head (the PEFT modes) is applied inside the loss, which never holds the
-  // [T, V] logit gradient whole.
+  // A plain head (trainable or frozen, no adapter, not tied) is applied inside the loss, which
+  // never holds the [T, V] logit gradient whole; with --recompute it keeps no [T, V] logits
+  // either (model/lm_loss.h).
   const auto& head = model_->lm_head;
-  const bool fused_head =
-      head && head->weight.defined() && !head->weight.requires_grad() && !head->adapter();
+  const bool fused_head = head && head->weight.defined() && !head->adapter();
+  const bool keep_logits = cfg_.train.recompute == "none";
   std::vector<double> sums{0.0, 0.0};  // [loss sum, aux share]
   for (const auto& b : micro_batches) {
     auto out = model_->forward(b.input_ids_BS.to(device_), !fused_head);
     auto targets = b.targets_BS.to(device_);
-    auto loss_sum = fused_head ? model::head_loss_sum(out.h_BSD, head->weight, targets)
+    auto loss_sum = fused_head ? model::head_loss_sum(out.h_BSD, head->weight, targets, keep_logits)
                                : model::lm_loss_sum(out.logits_BSV, targets);
     auto loss = loss_sum / global_tokens + out.aux_loss * (aux_coef / accum);
     if (scaler_.enabled()) loss = loss * scaler_.scale();

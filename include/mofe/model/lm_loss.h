@@ -17,10 +17,12 @@ constexpr int64_t kIgnoreIndex = -100;
 // logits_BSV [B, S, V] (float32 or float64), targets_BS int64 [B, S]. Returns a scalar.
 torch::Tensor lm_loss_sum(const torch::Tensor& logits_BSV, const torch::Tensor& targets_BS);
 
-// The same loss from the final hidden states and a *frozen* head W [V, D] (the PEFT modes):
-// logits = h W^T inside, and backward produces grad_h chunk by chunk, so the [T, V] logit
-// gradient (131 MB per 1024 tokens at V = 32000) is never held whole. No gradient for W.
+// The same loss from the final hidden states and the head W [V, D] (frozen, or trainable: then
+// W gets its gradient too): logits = h W^T inside, and backward produces grad_h (and grad_W)
+// chunk by chunk, so the [T, V] logit gradient (131 MB per 1024 tokens at V = 32000) is never
+// held whole. keep_logits = false: not even the logits are kept; backward recomputes them a
+// chunk at a time (one more head matmul).
 torch::Tensor head_loss_sum(const torch::Tensor& h_BSD, const torch::Tensor& W_VD,
-                            const torch::Tensor& targets_BS);
+                            const torch::Tensor& targets_BS, bool keep_logits = true);
 
 }  // namespace mofe::model
