@@ -1,6 +1,8 @@
-// GPU tests (built with MOFE_WITH_CUDA, run on a GPU machine): the model computes the same on
-// the GPU as on the CPU, trains there, and the NCCL backend moves rows and sums correctly.
-// With one GPU and 2 ranks both ranks share it (MPI backend, staged through host memory).
+// GPU tests (ctest -L gpu; tools/gpu_build.sh builds them against a CUDA LibTorch): the model
+// computes the same on the GPU as on the CPU (float64), bf16-mixed tracks fp32 there, frozen
+// bf16 experts train, recomputation is exact, and the NCCL backend moves rows and sums
+// (float32 and bf16). Built in every test build; without a visible GPU each test skips, saying
+// so. With one GPU and 2 ranks both ranks share it (MPI backend, staged through host memory).
 #include <gtest/gtest.h>
 
 #include "mofe/config/runtime_config.h"
@@ -12,6 +14,13 @@
 using namespace mofe;
 
 namespace {
+
+// Skips the calling test when LibTorch sees no GPU (a CPU build, or a node without one).
+#define MOFE_REQUIRE_GPU()                                                                     \
+  do {                                                                                         \
+    if (!torch::cuda::is_available())                                                          \
+      GTEST_SKIP() << "no GPU visible to LibTorch (CPU build or no device): GPU test skipped"; \
+  } while (0)
 
 torch::Device gpu() {
   config::RuntimeConfig rt;
@@ -43,7 +52,7 @@ Grads forward_backward(const config::RunConfig& cfg, const dist::ProcessGroups& 
 }  // namespace
 
 TEST(Cuda, SameLossAndGradientsAsCpu) {
-  ASSERT_TRUE(torch::cuda::is_available());
+  MOFE_REQUIRE_GPU();
   auto world = dist::Communicator::world();
   auto cfg = fixtures::tiny_config(4, "float64");
   cfg.train.mode = config::TrainMode::kFull;
@@ -58,6 +67,7 @@ TEST(Cuda, SameLossAndGradientsAsCpu) {
 }
 
 TEST(Cuda, TrainsAndFreezesOnGpu) {
+  MOFE_REQUIRE_GPU();
   auto world = dist::Communicator::world();
   auto cfg = fixtures::tiny_config(4, "float32");
   cfg.train.micro_batch = 8;
@@ -84,8 +94,64 @@ TEST(Cuda, TrainsAndFreezesOnGpu) {
   }
 }
 
+TEST(Cuda, Bf16MixedTracksFloat32AndRecomputeIsExact) {
+  MOFE_REQUIRE_GPU();
+  auto world = dist::Communicator::world();
+  auto groups = fixtures::world_groups(world.size(), 4);
+  auto cfg = fixtures::tiny_config(4, "float32");
+  cfg.train.mode = config::TrainMode::kFull;
+  cfg.validate(world.size());
+  const Grads ref = forward_backward(cfg, groups, gpu(), 2 * world.rank(), 2);
+  auto mixed = cfg;
+  mixed.runtime.precision = "bf16-mixed";
+  mixed.validate(world.size());
+  const Grads got = forward_backward(mixed, groups, gpu(), 2 * world.rank(), 2);
+  EXPECT_NEAR(got.loss, ref.loss, 2e-2 * ref.loss);
+  for (const auto& [name, g] : got.g) {
+    EXPECT_EQ(g.scalar_type(), torch::kFloat) << name;  // float32 master gradients
+    EXPECT_LT(fixtures::rel_err(g, ref.g.at(name)), 5e-2) << name;
+  }
+  auto f64 = fixtures::tiny_config(4, "float64");
+  f64.train.mode = config::TrainMode::kFull;
+  f64.validate(world.size());
+  const Grads plain = forward_backward(f64, groups, gpu(), 2 * world.rank(), 2);
+  for (const char* level : {"moe", "attention", "full"}) {
+    f64.train.recompute = level;
+    const Grads rc = forward_backward(f64, groups, gpu(), 2 * world.rank(), 2);
+    EXPECT_NEAR(rc.loss, plain.loss, 1e-12 * plain.loss) << level;
+    for (const auto& [name, g] : rc.g)
+      EXPECT_LT(fixtures::rel_err(g, plain.g.at(name)), 1e-12) << level << " " << name;
+  }
+}
+
+TEST(Cuda, TrainsWithFrozenBf16ExpertsUnderBf16Mixed) {
+  MOFE_REQUIRE_GPU();
+  auto world = dist::Communicator::world();
+  auto cfg = fixtures::tiny_config(4, "float32");
+  cfg.train.micro_batch = 8;
+  cfg.train.seq_len = 32;
+  cfg.train.lr = 1e-2;
+  cfg.train.steps = 60;
+  cfg.runtime.precision = "bf16-mixed";  // frozen experts: bf16 stores
+  cfg.validate(world.size());
+  auto groups = fixtures::world_groups(world.size(), 4);
+  auto backend = dist::make_backend("mpi", gpu());
+  train::Trainer t(cfg, groups, *backend, gpu());
+  double first = 0, last = 0;
+  for (int64_t s = 0; s < cfg.train.steps; ++s) {
+    auto batch = fixtures::synthetic_batch(cfg, (s * world.size() + world.rank()) * 8, 8);
+    (s == 0 ? first : last) = t.train_step({batch}, s).loss;
+  }
+  EXPECT_LT(last, 0.7 * first);
+  for (const auto& e : t.model()->params().entries())
+    if (!e.trainable()) {
+      EXPECT_EQ(e.storage(), "bf16") << e.name;
+    }
+}
+
 #ifdef MOFE_WITH_NCCL
 TEST(Nccl, AllReduceAndRowExchange) {
+  MOFE_REQUIRE_GPU();
   auto world = dist::Communicator::world();
   if (world.size() > static_cast<int>(torch::cuda::device_count()))
     GTEST_SKIP() << "NCCL needs one GPU per rank";
@@ -104,5 +170,11 @@ TEST(Nccl, AllReduceAndRowExchange) {
   int64_t row = 0;
   for (int r = 0; r < world.size(); ++r)
     for (int64_t i = 0; i < r + 1; ++i, ++row) EXPECT_EQ(y[row][0].item<float>(), float(r));
+  // bf16 (--grad-reduce-dtype bf16 and bf16-mixed's all-to-all): small integers are exact.
+  auto b = torch::full({7}, float(world.rank() + 1), opts.dtype(torch::kBFloat16));
+  nccl->all_reduce_sum(b, world);
+  EXPECT_TRUE(torch::all(b.cpu().to(torch::kFloat) == expect).item<bool>());
+  auto yb = nccl->all_to_all_rows(x.to(torch::kBFloat16), send, recv, world).cpu();
+  EXPECT_TRUE(torch::equal(yb.to(torch::kFloat), y));
 }
 #endif
