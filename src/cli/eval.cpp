@@ -81,6 +81,7 @@ int run_eval(const Args& args, dist::MpiEnv& env) {
       ("ep-size", po::value(&c.parallel.ep_size)->default_value(1), "ranks over which each layer's experts are spread")
       ("device", po::value(&c.runtime.device)->default_value("auto"), "auto | cpu | cuda")
       ("dtype", po::value(&c.runtime.dtype)->default_value("float32"), "float32 | float64")
+      ("precision", po::value(&c.runtime.precision)->default_value("fp32"), "fp32 | bf16-mixed | fp16-mixed: activations and matmuls in 16 bits, log-softmax in float32")
       ("threads", po::value(&c.runtime.threads)->default_value(0), "intra-op threads per rank");
   // clang-format on
   eval::EvalInputs in;

@@ -356,14 +356,9 @@ ParsedRun parse_run_config(const std::vector<std::string>& args) {
   if (step_timeout == "auto") {
     c.runtime.step_timeout = -1;
   } else {
-    size_t used = 0;
-    try {
-      c.runtime.step_timeout = std::stod(step_timeout, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (used != step_timeout.size() || !std::isfinite(c.runtime.step_timeout) ||
-        c.runtime.step_timeout < 0)
+    const auto seconds = parse_number(step_timeout);
+    c.runtime.step_timeout = seconds.value_or(-1);
+    if (!seconds || *seconds < 0)
       throw UsageError("--step-timeout: '" + step_timeout +
                        "' is neither auto nor a number of seconds >= 0");
   }

@@ -1,8 +1,6 @@
 #include "mofe/config/runtime_config.h"
 
-#include <cmath>
-#include <stdexcept>
-
+#include "mofe/config/parse.h"
 #include "mofe/core/error.h"
 
 namespace mofe::config {
@@ -21,14 +19,8 @@ void RuntimeConfig::validate() const {
   if (grad_reduce_dtype != "fp32" && grad_reduce_dtype != "bf16")
     throw UsageError("--grad-reduce-dtype: expected fp32 or bf16, got '" + grad_reduce_dtype + "'");
   if (loss_scale != "auto" && loss_scale != "none" && loss_scale != "dynamic") {
-    size_t used = 0;
-    double v = 0;
-    try {
-      v = std::stod(loss_scale, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (used != loss_scale.size() || !std::isfinite(v) || v <= 0)
+    const auto v = parse_number(loss_scale);
+    if (!v || *v <= 0)
       throw UsageError("--loss-scale: '" + loss_scale +
                        "' is none of auto, none, dynamic or a positive number");
   }
@@ -50,7 +42,7 @@ bool RuntimeConfig::dynamic_loss_scale() const {
 double RuntimeConfig::initial_loss_scale() const {
   if (dynamic_loss_scale()) return 65536.0;  // 2^16, as torch.cuda.amp.GradScaler starts
   if (loss_scale == "auto" || loss_scale == "none") return 0.0;
-  return std::stod(loss_scale);
+  return parse_number(loss_scale).value_or(0.0);
 }
 
 }  // namespace mofe::config

@@ -44,23 +44,20 @@ void sum_16bit(void* in, void* inout, int* len, MPI_Datatype*) {
   for (int i = 0; i < *len; ++i) b[i] = T(float(a[i]) + float(b[i]));
 }
 
+// Created once, on first use (after MPI_Init); lives as long as the process.
+template <typename T>
+MPI_Op sum_16bit_op() {
+  static MPI_Op op = [] {
+    MPI_Op o;
+    MOFE_CHECK_MPI(MPI_Op_create(&sum_16bit<T>, /*commute=*/1, &o));
+    return o;
+  }();
+  return op;
+}
+
 MPI_Op sum_op(torch::ScalarType type) {
-  if (type == torch::kBFloat16) {
-    static MPI_Op op = [] {
-      MPI_Op o;
-      MOFE_CHECK_MPI(MPI_Op_create(&sum_16bit<c10::BFloat16>, /*commute=*/1, &o));
-      return o;
-    }();
-    return op;
-  }
-  if (type == torch::kHalf) {
-    static MPI_Op op = [] {
-      MPI_Op o;
-      MOFE_CHECK_MPI(MPI_Op_create(&sum_16bit<c10::Half>, /*commute=*/1, &o));
-      return o;
-    }();
-    return op;
-  }
+  if (type == torch::kBFloat16) return sum_16bit_op<c10::BFloat16>();
+  if (type == torch::kHalf) return sum_16bit_op<c10::Half>();
   return MPI_SUM;
 }
 

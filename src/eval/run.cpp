@@ -1,5 +1,7 @@
 #include "mofe/eval/run.h"
 
+#include "mofe/model/precision.h"
+
 #include <openssl/evp.h>
 #include <unistd.h>
 
@@ -148,6 +150,7 @@ EvalInputs open_inputs(EvalConfig& cfg, const dist::MpiEnv& env) {
                      cfg.model + "' a vocabulary of " +
                      std::to_string(in.model->config().vocab_size) + ": not the model's tokenizer");
   in.device = core::select_device(cfg.runtime, env.local_rank());
+  model::check_precision_supported(cfg.runtime.precision, in.device);
   return in;
 }
 
@@ -164,6 +167,9 @@ int run(const EvalConfig& cfg, EvalInputs& in, dist::MpiEnv& env) {
   if (!cfg.adapter.empty()) peft::load_adapter(cfg.adapter, *model);
   model->to(cfg.runtime.dtype == "float64" ? torch::kFloat64 : torch::kFloat32);
   model->to(in.device);
+  // bf16-mixed: 16-bit activations and matmuls, float32 statistics and log-softmax, as in
+  // training (model/precision.h); the weights stay as loaded.
+  if (cfg.runtime.mixed()) model->set_compute_dtype(model::compute_dtype(cfg.runtime.precision));
   const int32_t bos = cfg.no_bos ? -1 : in.tokenizer->bos_id();
   const int64_t max_len = cfg.max_length > 0 ? cfg.max_length : mcfg.max_position_embeddings;
   auto encode = [&](const std::string& s) { return in.tokenizer->encode(s); };

@@ -1,5 +1,6 @@
 #include "mofe/train/memory_plan.h"
 
+#include <algorithm>
 #include <cstdio>
 
 #include "mofe/peft/layout.h"
@@ -29,31 +30,61 @@ int64_t storage_bytes(quant::WeightStorage s, int64_t numel, bool double_quant,
   return dtype_bytes * numel;
 }
 
-// Activations one micro-batch keeps for backward, per rank (see the header).
+// Activations one micro-batch keeps for backward, per rank (see the header), in the compute
+// dtype (2 bytes under mixed precision), less what --recompute reruns instead: a recomputed
+// block keeps only its input, and one block's activations exist at a time in backward.
 int64_t activation_bytes(const config::RunConfig& cfg, int64_t dtype_bytes) {
   const auto& m = cfg.model;
   const double B = double(cfg.train.micro_batch), S = double(cfg.train.seq_len), T = B * S;
   const double D = double(m.hidden_size), F = double(m.intermediate_size);
   const double H = double(m.num_attention_heads), G = double(m.num_key_value_heads);
   const double Dh = double(m.head_dim()), V = double(m.vocab_size);
-  double per_layer = 4 * T * D               // norm inputs and outputs
-                     + T * (H + 2 * G) * Dh  // q, k, v
-                     + T * (H + G) * Dh      // rotated q, k
-                     + 2 * B * H * S * S     // scores, probabilities
-                     + T * H * Dh + T * D;   // attention output, o_proj output
+  const double attention = 2 * T * D               // input norm's input and output
+                           + T * (H + 2 * G) * Dh  // q, k, v
+                           + T * (H + G) * Dh      // rotated q, k
+                           + 2 * B * H * S * S     // scores, probabilities
+                           + T * H * Dh + T * D;   // attention output, o_proj output
+  double ffn = 2 * T * D;                          // post-attention norm's input and output
   if (m.is_moe()) {
     const double K = double(m.num_experts_per_tok), E = double(m.num_local_experts);
     // The SwiGLU keeps gate and up (model/mlp.h); the down projection's input only when the
     // experts' weights train.
     const bool experts_train = cfg.train.mode == config::TrainMode::kFull;
-    per_layer += 2 * T * E                               // router logits, probabilities
-                 + 3 * T * K * D                         // gathered, exchanged, expert output rows
-                 + (experts_train ? 3 : 2) * T * K * F;  // gate, up (, their product)
+    ffn += 2 * T * E                               // router logits, probabilities
+           + 3 * T * K * D                         // gathered, exchanged, expert output rows
+           + (experts_train ? 3 : 2) * T * K * F;  // gate, up (, their product)
   } else {
-    per_layer += 3 * T * F + T * D;
+    ffn += 3 * T * F + T * D;
   }
-  const double logits = 2 * T * V;  // logits and their gradient
-  return int64_t((double(m.num_hidden_layers) * per_layer + logits) * double(dtype_bytes));
+  const double L = double(m.num_hidden_layers), input = T * D;
+  double layers = 0;
+  switch (config::parse_recompute(cfg.train.recompute)) {
+    case config::Recompute::kNone:
+      layers = L * (attention + ffn);
+      break;
+    case config::Recompute::kAttention:
+      layers = L * (input + ffn) + attention;
+      break;
+    case config::Recompute::kMoe:
+      layers = L * (attention + input) + ffn;
+      break;
+    case config::Recompute::kFull:
+      layers = L * input + attention + ffn;
+      break;
+  }
+  const double compute_bytes = cfg.runtime.mixed() ? 2.0 : double(dtype_bytes);
+  // The head's logits (float32 or wider in every precision): a plain head keeps them for
+  // backward and builds their gradient a chunk at a time; under --recompute it keeps none; an
+  // adapter on the head or a tied embedding keeps logits and their whole gradient.
+  const double stats_bytes = std::max<double>(4, double(dtype_bytes));
+  const bool fused = !m.tie_word_embeddings &&
+                     !(config::is_peft(cfg.train.mode) &&
+                       std::count(cfg.peft.lora_targets.begin(), cfg.peft.lora_targets.end(),
+                                  std::string("lm_head")) > 0);
+  const double chunk = 256 * V;  // model/lm_loss.cpp's row chunk
+  const double logits =
+      !fused ? 2 * T * V : (cfg.train.recompute == "none" ? T * V + chunk : 2 * chunk);
+  return int64_t(layers * compute_bytes + logits * stats_bytes);
 }
 
 }  // namespace

@@ -94,6 +94,11 @@ done
   > "$out/shared-np1-ep1.log" 2>&1 || fail "multi-task eval"
 grep -E '^\{"command":"eval"' "$out/shared-np1-ep1.log"
 close "$out/shared-np1-ep1.json" "$out/alone-float32.json" 1e-5
+# --precision bf16-mixed (#13): 16-bit activations and matmuls, float32 log-softmax; the same
+# documents' log-likelihoods within bf16's resolution of float32's.
+"$mofe" eval --model "$trained" "${both[@]}" --precision bf16-mixed --output "$out/shared-bf16.json" \
+  > "$out/shared-bf16.log" 2>&1 || { tail "$out/shared-bf16.log"; fail "eval --precision bf16-mixed"; }
+close "$out/shared-bf16.json" "$out/alone-float32.json" 5e-2
 # --limit 8 over the held-out MMLU subject(s): 8 per subtask, in file order.
 python3 - "$out/shared-np1-ep1.json" <<'EOF' || fail "--limit is not per subtask"
 import json, sys

@@ -20,25 +20,15 @@
 #include "mofe/model/recompute.h"
 #include "mofe/train/loss_scale.h"
 #include "mofe/train/trainer.h"
+#include "support/solo_run.h"
 #include "support/tiny.h"
 
 using namespace mofe;
 
 namespace {
 
-struct Run {
-  dist::ProcessGroups groups;
-  std::unique_ptr<dist::CommBackend> backend;
-  std::unique_ptr<train::Trainer> trainer;
-};
-
-std::unique_ptr<Run> make_run(const config::RunConfig& cfg) {
-  auto r = std::make_unique<Run>();
-  r->groups = fixtures::solo_groups(cfg.model.num_local_experts);
-  r->backend = dist::make_backend("mpi", torch::kCPU);
-  r->trainer = std::make_unique<train::Trainer>(cfg, r->groups, *r->backend, torch::kCPU);
-  return r;
-}
+using fixtures::make_run;
+using fixtures::Run;
 
 struct Grads {
   double loss = 0, aux = 0;

@@ -8,9 +8,11 @@
 // an option under another group's header is an error that names the file and line.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "mofe/config/parse.h"
 #include "mofe/config/run_config.h"
 
 namespace mofe::config {

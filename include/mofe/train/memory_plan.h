@@ -2,13 +2,17 @@
 // built), for `mofe train --dry-run` and to compare against measured memory in `mofe bench`.
 //   parameters   every base weight and adapter of this rank (its experts only), trainable and
 //                frozen, with the bytes of their storage (float32, bf16, nf4, ...)
-//   gradients    one buffer per trainable parameter, in the compute dtype
-//   optimizer    AdamW's two moments per trainable parameter, in the compute dtype
+//   gradients    one buffer per trainable parameter, in the parameters' dtype (float32
+//                masters under mixed precision)
+//   optimizer    AdamW's two moments per trainable parameter, in the parameters' dtype
 //   activations  an estimate of what one micro-batch keeps for backward: per layer the norm
 //                inputs and outputs, q/k/v and the rotated q/k, the attention scores and
 //                probabilities (B x H x S x S each), the attention output, the routed rows
 //                and each expert's F-wide intermediates (gate and up; their product too when
-//                the experts train), and the [T, V] logits with their gradient
+//                the experts train), in the compute dtype (2 bytes under mixed precision);
+//                a block --recompute reruns keeps only its input (plus one block's worth in
+//                backward); and the head's float32 logits (kept, or with --recompute a chunk;
+//                an adapted or tied head also holds their [T, V] gradient)
 // The peak estimate is their sum; it leaves out the allocator's slack and the libraries'
 // own memory (LibTorch, MPI: a few hundred MB), which `mofe bench` shows as the difference.
 #pragma once
