@@ -69,9 +69,10 @@ config::RunConfig preset_config(const std::string& name) {
   throw UsageError("--preset: unknown preset '" + name + "' (expected tiny or ref)");
 }
 
-// Two results of the same frozen storage, precision and recomputation.
+// Two results run with the same --frozen-dtype, precision and recomputation (the storage a
+// mode resolves it to may differ: qlora's auto is nf4, mofe's fp32).
 bool same_variant(const nlohmann::json& a, const nlohmann::json& b) {
-  return a["frozen_dtype"] == b["frozen_dtype"] && a["precision"] == b["precision"] &&
+  return a["frozen_dtype_option"] == b["frozen_dtype_option"] && a["precision"] == b["precision"] &&
          a["recompute"] == b["recompute"];
 }
 
@@ -112,6 +113,7 @@ int run_bench(const Args& args, dist::MpiEnv& env) {
       "profiler, rank 0; chrome://tracing or Perfetto)");
 
   std::vector<config::RunConfig> runs;
+  std::vector<std::string> frozen_option;  // per run: the --frozen-dtype entry it ran with
   torch::Device device(torch::kCPU);
   bool help = false;
   const bool ok = agree_on_setup(
@@ -135,6 +137,7 @@ int run_bench(const Args& args, dist::MpiEnv& env) {
                     c.peft.frozen_dtype = "auto";
                   c.runtime.precision = precision;
                   c.train.recompute = recompute;
+                  frozen_option.push_back(frozen);
                   c.parallel.ep_size = o.ep_size > 0 ? o.ep_size : env.world_size();
                   c.runtime.threads = o.threads;
                   c.runtime.comm = o.comm;
@@ -215,6 +218,7 @@ int run_bench(const Args& args, dist::MpiEnv& env) {
         {"top_k", cfg.model.num_experts_per_tok},
         {"mode", config::to_string(cfg.train.mode)},
         {"frozen_dtype", cfg.peft.storage(cfg.train.mode)},
+        {"frozen_dtype_option", frozen_option[results.size()]},
         {"precision", cfg.runtime.precision},
         {"recompute", cfg.train.recompute},
         {"ranks", world.size()},
