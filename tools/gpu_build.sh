@@ -24,6 +24,6 @@ cmake --build "$dir" -j "$(nproc)" --target mofe mofe_gpu_tests
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 (cd "$dir" && ctest -L gpu --output-on-failure --timeout 600)
 if [ "${BENCH:-1}" = 1 ]; then
-  "$dir/mofe" bench --device cuda --preset ref --experts 8 --modes mofe,full \
+  "$dir/mofe" bench --device cuda --preset tinyllama --experts 2,4,8 --modes mofe,full \
     --precision fp32,bf16-mixed --steps 5 --json "$dir/bench-gpu.json"
 fi

@@ -66,7 +66,21 @@ config::RunConfig preset_config(const std::string& name) {
     c.train.micro_batch = 4;
     return c;
   }
-  throw UsageError("--preset: unknown preset '" + name + "' (expected tiny or ref)");
+  if (name == "tinyllama") {
+    // TinyLlama-1.1B's shapes as experts of a Mixtral (#13's GPU benchmark): hidden 2048,
+    // ffn 5632, 22 layers, 32 heads / 4 kv, vocab 32000, top-2, sequence 2048, batch 1.
+    c.model.hidden_size = 2048;
+    c.model.intermediate_size = 5632;
+    c.model.num_hidden_layers = 22;
+    c.model.num_attention_heads = 32;
+    c.model.num_key_value_heads = 4;
+    c.model.vocab_size = 32000;
+    c.model.max_position_embeddings = 2048;
+    c.train.seq_len = 2048;
+    c.train.micro_batch = 1;
+    return c;
+  }
+  throw UsageError("--preset: unknown preset '" + name + "' (expected tiny, ref or tinyllama)");
 }
 
 // Two results run with the same --frozen-dtype, precision and recomputation (the storage a
@@ -83,7 +97,8 @@ int run_bench(const Args& args, dist::MpiEnv& env) {
   po::options_description desc("mofe bench options");
   desc.add_options()("help,h", "show this help")(
       "preset", po::value(&o.preset)->default_value(o.preset),
-      "tiny | ref (hidden 512, 8 layers, vocab 32000, seq 256, batch 4)")(
+      "tiny | ref (hidden 512, 8 layers, vocab 32000, seq 256, batch 4) | tinyllama "
+      "(TinyLlama-1.1B's shapes, seq 2048, batch 1: for a GPU)")(
       "experts", po::value(&o.experts)->default_value(o.experts), "expert counts to compare")(
       "modes", po::value(&o.modes)->default_value(o.modes),
       "modes to compare (mofe, full, lora, dora, qlora)")(
