@@ -351,7 +351,9 @@ int run_bench(const Args& args, dist::MpiEnv& env) {
   nlohmann::json vs_plain = nlohmann::json::array();
   for (const auto& a : results)
     for (const auto& b : results) {
-      const std::string plain_frozen = b["mode"] == "qlora" ? "nf4" : "fp32";
+      // The storage the mode gives frozen weights when not told (qlora: nf4, else fp32).
+      const std::string plain_frozen =
+          config::PeftConfig{}.storage(config::parse_train_mode(b["mode"].get<std::string>()));
       if (a["experts"] != b["experts"] || a["mode"] != b["mode"] || same_variant(a, b) ||
           b["precision"] != "fp32" || b["recompute"] != "none" || b["frozen_dtype"] != plain_frozen)
         continue;

@@ -33,7 +33,8 @@ int64_t storage_bytes(quant::WeightStorage s, int64_t numel, bool double_quant,
 // Activations one micro-batch keeps for backward, per rank (see the header), in the compute
 // dtype (2 bytes under mixed precision), less what --recompute reruns instead: a recomputed
 // block keeps only its input, and one block's activations exist at a time in backward.
-int64_t activation_bytes(const config::RunConfig& cfg, int64_t dtype_bytes) {
+int64_t activation_bytes(const config::RunConfig& cfg, const model::BuildOptions& build,
+                         int64_t dtype_bytes) {
   const auto& m = cfg.model;
   const double B = double(cfg.train.micro_batch), S = double(cfg.train.seq_len), T = B * S;
   const double D = double(m.hidden_size), F = double(m.intermediate_size);
@@ -73,14 +74,14 @@ int64_t activation_bytes(const config::RunConfig& cfg, int64_t dtype_bytes) {
       break;
   }
   const double compute_bytes = cfg.runtime.mixed() ? 2.0 : double(dtype_bytes);
-  // The head's logits (float32 or wider in every precision): a plain head keeps them for
-  // backward and builds their gradient a chunk at a time; under --recompute it keeps none; an
-  // adapter on the head or a tied embedding keeps logits and their whole gradient.
+  // The head's logits (float32 or wider in every precision): a plain head (a parameter, no
+  // adapter: the trainer's fused loss) keeps them for backward and builds their gradient a
+  // chunk at a time; under --recompute it keeps none; a tied, adapted or compressed head keeps
+  // logits and their whole gradient.
   const double stats_bytes = std::max<double>(4, double(dtype_bytes));
-  const bool fused = !m.tie_word_embeddings &&
-                     !(config::is_peft(cfg.train.mode) &&
-                       std::count(cfg.peft.lora_targets.begin(), cfg.peft.lora_targets.end(),
-                                  std::string("lm_head")) > 0);
+  const auto head = build.plan_for(model::ParamRole{model::ParamKind::kHead}, "lm_head");
+  const bool fused =
+      !m.tie_word_embeddings && !head.adapter.any() && head.storage == quant::WeightStorage::kParam;
   const double chunk = 256 * V;  // model/lm_loss.cpp's row chunk
   const double logits =
       !fused ? 2 * T * V : (cfg.train.recompute == "none" ? T * V + chunk : 2 * chunk);
@@ -125,7 +126,7 @@ MemoryPlan plan_memory(const config::RunConfig& cfg) {
       }
     }
   }
-  const int64_t act = activation_bytes(cfg, dtype_bytes);
+  const int64_t act = activation_bytes(cfg, build, dtype_bytes);
   for (auto& rp : plan.ranks) rp.activation_bytes = act;
   return plan;
 }

@@ -202,13 +202,6 @@ std::pair<double, double> Trainer::forward_backward(const std::vector<data::Batc
     p.mutable_grad().view({-1})[0] = std::numeric_limits<double>::infinity();
   }
   grad_sync_.sync(params_);
-  if (scaler_.enabled()) {  // the summed gradients, back to the loss's own scale
-    torch::NoGradGuard no_grad;
-    const double inv = 1.0 / scaler_.scale();
-    for (auto* group : {&params_.dense, &params_.experts})
-      for (auto& p : group->params)
-        if (p.grad().defined()) p.mutable_grad().mul_(inv);
-  }
   backend_.all_reduce_host(sums, groups_.world);
   return {sums[0] / global_tokens, sums[1]};
 }
@@ -222,7 +215,8 @@ StepStats Trainer::train_step(const std::vector<data::Batch>& micro_batches, int
   inject_inf_ = fault::inf_grad(step + 1);
   s.loss_scale = scaler_.enabled() ? scaler_.scale() : 0.0;
   std::tie(s.loss, s.aux_loss) = forward_backward(micro_batches, &s.rows_per_expert, &s.tokens);
-  s.grad_norm = clip_grad_norm(params_, cfg_.train.clip_grad, groups_, backend_);
+  // Under loss scaling the summed gradients come back to the loss's own scale in the clip.
+  s.grad_norm = clip_grad_norm(params_, cfg_.train.clip_grad, groups_, backend_, scaler_.scale());
   s.lr = learning_rate(cfg_.train, step);
   // Loss and norm are global, so every rank makes the same decision.
   inject_nan_ = inject_inf_ = false;

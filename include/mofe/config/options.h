@@ -8,7 +8,6 @@
 // an option under another group's header is an error that names the file and line.
 #pragma once
 
-#include <optional>
 #include <string>
 #include <vector>
 

@@ -57,7 +57,6 @@ class TransformerImpl : public torch::nn::Module, public HasRoles {
   // compressed weights dequantised to it; parameters keep their own dtype (float32 masters).
   // Unset (the default): activations take the parameters' dtype.
   void set_compute_dtype(torch::ScalarType dtype);
-  std::optional<torch::ScalarType> compute_dtype() const { return compute_dtype_; }
 
   // What every decoder layer recomputes in backward (model/recompute.h); none by default.
   void set_recompute(config::Recompute level);

@@ -14,7 +14,9 @@ double global_grad_norm(const ParamGroups& g, const dist::ProcessGroups& groups,
                         dist::CommBackend& backend);
 
 // Scales every trainable gradient by min(1, max_norm / norm). Returns the norm before clipping.
+// loss_scale: the gradients hold loss_scale x the true gradient (train/loss_scale.h); the norm
+// is that of the true gradient, and the division by the scale shares the clip's one pass.
 double clip_grad_norm(ParamGroups& g, double max_norm, const dist::ProcessGroups& groups,
-                      dist::CommBackend& backend);
+                      dist::CommBackend& backend, double loss_scale = 1.0);
 
 }  // namespace mofe::train

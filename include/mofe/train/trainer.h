@@ -36,6 +36,7 @@ class Trainer {
   StepStats train_step(const std::vector<data::Batch>& micro_batches, int64_t step);
 
   // Forward + backward + gradient sync only (no clip, no update): for tests and benchmarks.
+  // Under loss scaling the gradients are left scaled (train_step's clip divides them).
   // Returns {loss, aux} over the global batch; optionally the per-layer expert counts and the
   // tokens processed over all ranks (padding included).
   std::pair<double, double> forward_backward(const std::vector<data::Batch>& micro_batches,
