@@ -242,8 +242,14 @@ void nf4_dequantize_range(const Nf4Tensor& q, int64_t begin, int64_t end, torch:
     dequantize_into(q, am.data(), b0, begin, end, out.data_ptr<float>());
   else if (out.scalar_type() == torch::kDouble)
     dequantize_into(q, am.data(), b0, begin, end, out.data_ptr<double>());
+  // 16-bit compute dtypes (mixed precision): code x absmax in float32, rounded once.
+  else if (out.scalar_type() == torch::kBFloat16)
+    dequantize_into(q, am.data(), b0, begin, end, out.data_ptr<c10::BFloat16>());
+  else if (out.scalar_type() == torch::kHalf)
+    dequantize_into(q, am.data(), b0, begin, end, out.data_ptr<c10::Half>());
   else
-    TORCH_CHECK(false, "nf4: dequantise to float32 or float64, not ", out.scalar_type());
+    TORCH_CHECK(false, "nf4: dequantise to float32, float64, bfloat16 or float16, not ",
+                out.scalar_type());
 }
 
 torch::Tensor nf4_dequantize(const Nf4Tensor& q, torch::ScalarType dtype) {

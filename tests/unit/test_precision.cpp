@@ -18,6 +18,7 @@
 #include "mofe/model/lm_loss.h"
 #include "mofe/model/precision.h"
 #include "mofe/model/recompute.h"
+#include "mofe/quant/nf4.h"
 #include "mofe/train/loss_scale.h"
 #include "mofe/train/trainer.h"
 #include "support/solo_run.h"
@@ -373,4 +374,33 @@ TEST(HeadLoss, TrainableHeadGetsTheGradientOfTheLogitsPathWithOrWithoutKeptLogit
   EXPECT_EQ(hb.grad().scalar_type(), torch::kBFloat16);
   EXPECT_LE(fixtures::rel_err(Wf.grad(), W.grad()), 3e-2);
   EXPECT_NEAR(lb.item<double>(), ref.item<double>(), 1e-2 * ref.item<double>());
+}
+
+TEST(Precision, Nf4DequantisesTo16BitsAsFloat32RoundedOnce) {
+  torch::manual_seed(11);
+  const auto q = quant::nf4_quantize(torch::randn({96, 70}), /*double_quant=*/true);
+  const auto f32 = quant::nf4_dequantize(q, torch::kFloat);
+  for (auto t : {torch::kBFloat16, torch::kHalf})
+    EXPECT_TRUE(torch::equal(quant::nf4_dequantize(q, t), f32.to(t))) << t;
+}
+
+TEST(Precision, Bf16MixedTrainsEveryModeQloraIncluded) {
+  // Every mode takes a finite step under bf16-mixed; frozen projections are bf16 stores, NF4
+  // under QLoRA (whose blocks dequantise to the 16-bit compute dtype on the fly).
+  for (auto mode : {config::TrainMode::kFull, config::TrainMode::kLora, config::TrainMode::kDora,
+                    config::TrainMode::kQlora}) {
+    auto cfg = fixtures::tiny_config(4, "float32");
+    cfg.train.mode = mode;
+    cfg.runtime.precision = "bf16-mixed";
+    cfg.validate(1);
+    auto run = make_run(cfg);
+    const auto s =
+        run->trainer->train_step({fixtures::synthetic_batch(cfg, 0, cfg.train.micro_batch)}, 0);
+    EXPECT_TRUE(std::isfinite(s.loss)) << config::to_string(mode);
+    EXPECT_FALSE(s.skipped) << config::to_string(mode);
+    for (const auto& e : run->trainer->model()->params().entries())
+      if (!e.trainable() && e.role.kind == model::ParamKind::kExpert) {
+        EXPECT_EQ(e.storage(), mode == config::TrainMode::kQlora ? "nf4" : "bf16") << e.name;
+      }
+  }
 }
