@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <regex>
 
 #include "mofe/ckpt/model_dir.h"
 #include "mofe/ckpt/tensor_file.h"
@@ -332,6 +333,10 @@ void check_resume(const config::CheckpointConfig& cc, const config::RunConfig& r
     for (const char* k : {"lora_r", "lora_alpha", "lora_targets", "use_rslora", "train_router",
                           "train_embeddings", "frozen_dtype", "double_quant"})
       same("peft", k, std::string("--") + k);
+  if (config::is_perft(run.train.mode))
+    for (const char* k : {"perft_adapters", "perft_topk", "perft_rank", "perft_adapter",
+                          "perft_act", "frozen_dtype", "double_quant"})
+      same("peft", k, "--" + std::regex_replace(k, std::regex("_"), "-"));
 }
 
 void clean_unpublished(const std::string& dir) {

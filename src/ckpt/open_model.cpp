@@ -43,7 +43,7 @@ class CheckpointModel : public io::ModelSource {
     train.mode = config::parse_train_mode(run.at("train").value("mode", "mofe"));
     train.freeze_experts = run.at("train").value("freeze_experts", std::vector<int64_t>{});
     const auto peft = config::PeftConfig::from_json(run.value("peft", nlohmann::json::object()));
-    const auto build = peft::build_options(train, peft, torch::kFloat);
+    const auto build = peft::build_options(train, peft, config_, torch::kFloat);
     for (const auto& s : model::param_layout(config_)) {
       shapes_[s.name] = s.shape;
       if (!s.leaf.empty()) {
@@ -52,7 +52,7 @@ class CheckpointModel : public io::ModelSource {
       }
     }
     for (const auto& s : peft::adapter_layout(config_, build)) shapes_[s.name] = s.shape;
-    if (config::is_peft(train.mode))
+    if (config::adapters_only(train.mode))
       adapters_ = {{"mode", config::to_string(train.mode)}, {"peft", peft.to_json()}};
     for (const auto& e : fs::recursive_directory_iterator(dir))
       if (e.path().extension() == ".h5") {

@@ -46,6 +46,7 @@ struct BenchOptions {
               device = "cpu", data_dir, checkpoint_dir, profile_dir, lora_targets = "q_proj,v_proj",
               frozen_dtype = "auto", precision = "fp32", recompute = "none";
   int64_t lora_r = 8;
+  int64_t perft_rank = 8, perft_adapters = 4, perft_topk = 2;
   int64_t steps = 3, warmup = 1;
   int threads = 0, ep_size = 0;
 };
@@ -101,7 +102,7 @@ int run_bench(const Args& args, dist::MpiEnv& env) {
       "(TinyLlama-1.1B's shapes, seq 2048, batch 1: for a GPU)")(
       "experts", po::value(&o.experts)->default_value(o.experts), "expert counts to compare")(
       "modes", po::value(&o.modes)->default_value(o.modes),
-      "modes to compare (mofe, full, lora, dora, qlora)")(
+      "modes to compare (mofe, full, lora, dora, qlora, perft-r, perft-e, perft-s, perft-d)")(
       "steps", po::value(&o.steps)->default_value(o.steps), "timed steps per configuration")(
       "warmup", po::value(&o.warmup)->default_value(o.warmup), "untimed steps first")(
       "threads", po::value(&o.threads)->default_value(o.threads),
@@ -116,7 +117,13 @@ int run_bench(const Args& args, dist::MpiEnv& env) {
       "also time checkpoint writes and reads (mofe vs full) here")(
       "lora-r", po::value(&o.lora_r)->default_value(o.lora_r), "adapter rank (lora, dora, qlora)")(
       "lora-targets", po::value(&o.lora_targets)->default_value(o.lora_targets),
-      "adapted modules (lora, dora, qlora)")(
+      "adapted modules (lora, dora, qlora)")("perft-rank",
+                                             po::value(&o.perft_rank)->default_value(o.perft_rank),
+                                             "PERFT bottleneck width")(
+      "perft-adapters", po::value(&o.perft_adapters)->default_value(o.perft_adapters),
+      "PERFT adapters per layer (perft-r, perft-d)")(
+      "perft-topk", po::value(&o.perft_topk)->default_value(o.perft_topk),
+      "adapters per token (perft-r)")(
       "frozen-dtype", po::value(&o.frozen_dtype)->default_value(o.frozen_dtype),
       "storage of frozen weights, a comma list: auto | fp32 | bf16 | nf4")(
       "precision", po::value(&o.precision)->default_value(o.precision),
@@ -147,6 +154,9 @@ int run_bench(const Args& args, dist::MpiEnv& env) {
                   c.train.steps = o.warmup + o.steps;
                   c.peft.lora_r = o.lora_r;
                   c.peft.lora_targets = config::parse_name_list(o.lora_targets);
+                  c.peft.perft_rank = o.perft_rank;
+                  c.peft.perft_adapters = o.perft_adapters;
+                  c.peft.perft_topk = o.perft_topk;
                   c.peft.frozen_dtype = frozen;
                   if (c.train.mode == config::TrainMode::kQlora && frozen != "auto")
                     c.peft.frozen_dtype = "auto";
@@ -341,7 +351,7 @@ int run_bench(const Args& args, dist::MpiEnv& env) {
                            {"run_memory_ratio_over_mofe", rr}});
         char line[256];
         std::snprintf(line, sizeof line,
-                      "E=%-2lld %-5s / mofe: time %.3f, FLOPs %.3f (%+.1f%%), peak memory %.2f",
+                      "E=%-2lld %-7s / mofe: time %.3f, FLOPs %.3f (%+.1f%%), peak memory %.2f",
                       (long long)a["experts"].get<int64_t>(), a["mode"].get<std::string>().c_str(),
                       tr, fr, 100 * (tr / fr - 1.0), mr);
         log::info0(line);

@@ -18,6 +18,7 @@
 #include "mofe/peft/adapter_io.h"
 #include "mofe/peft/layout.h"
 #include "mofe/peft/merged_source.h"
+#include "mofe/peft/perft_io.h"
 #include "mofe/peft/policy.h"
 #include "parse_args.h"
 
@@ -102,7 +103,7 @@ int run_export(const Args& args, dist::MpiEnv& env) {
       ("shard-size", po::value(&opt.shard_bytes)->default_value(opt.shard_bytes), "bytes per safetensors file")
       ("tokenizer", po::value(&tokenizer), "tokenizer.model to copy (default: found next to the model)")
       ("merge-adapters", po::bool_switch(&merge_adapters), "PEFT runs: fold the adapters into the base weights (NF4 dequantised) and write a plain model")
-      ("adapter-only", po::bool_switch(&adapter_only), "PEFT runs: write only the peft adapter directory (adapter_config.json + adapter_model.safetensors)");
+      ("adapter-only", po::bool_switch(&adapter_only), "PEFT runs: write only the peft adapter directory (adapter_config.json + adapter_model.safetensors); PERFT runs: only perft_config.json + perft_adapters.safetensors");
   // clang-format on
   std::unique_ptr<io::ModelSource> src;
   auto check = [&] {
@@ -127,11 +128,26 @@ int run_export(const Args& args, dist::MpiEnv& env) {
   // Everything goes into OUT.tmp-*/ and appears as OUT at the end, or not at all.
   io::StagedDir staged(out, io::make_staging_token());
   const nlohmann::json adapters = src->adapters();
-  if (!adapters.is_null() && !merge_adapters) {
+  const bool perft =
+      !adapters.is_null() && config::is_perft(config::parse_train_mode(adapters.at("mode")));
+  if (perft && !merge_adapters) {
+    // PERFT's adapters fold into no weight: their own file next to the base (OUT/perft).
+    const std::string dir = adapter_only ? staged.path() : staged.path() + "/perft";
+    const std::string base = adapter_only ? ckpt::base_model_path(in) : fs::absolute(out).string();
+    peft::write_perft(dir, *src, adapters, base);
+    log::info0("exported the " + adapters.at("mode").get<std::string>() + " adapters of " + in +
+               " to " + out + (adapter_only ? "" : "/perft") +
+               " (perft_config.json + perft_adapters.safetensors), base_model_name_or_path " +
+               (base.empty() ? "(none)" : base));
+    if (adapter_only) {
+      staged.publish();
+      return 0;
+    }
+  } else if (!adapters.is_null() && !merge_adapters) {
     // The adapter in peft's format: next to the exported base (OUT/adapter), or alone.
     const auto peft = config::PeftConfig::from_json(adapters.at("peft"));
-    const auto layout =
-        peft::adapter_layout(src->config(), peft::inference_options(adapters, torch::kFloat));
+    const auto layout = peft::adapter_layout(
+        src->config(), peft::inference_options(adapters, src->config(), torch::kFloat));
     const std::string dir = adapter_only ? staged.path() : staged.path() + "/adapter";
     const std::string base = adapter_only ? ckpt::base_model_path(in) : fs::absolute(out).string();
     peft::write_adapter(dir, *src, layout, peft, adapters.at("mode") == "dora", base);

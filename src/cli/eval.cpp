@@ -64,7 +64,7 @@ int run_eval(const Args& args, dist::MpiEnv& env) {
   desc.add_options()
       ("help,h", "show this help")
       ("model", po::value(&c.model), "checkpoint, run directory, mofe model or Hugging Face directory")
-      ("adapter", po::value(&c.adapter), "a Hugging Face peft adapter (LoRA/DoRA) applied to the model")
+      ("adapter", po::value(&c.adapter), "a Hugging Face peft adapter (LoRA/DoRA) applied to the model, or PERFT adapters (a directory with perft_config.json, from mofe export)")
       ("task", po::value(&tasks), "mmlu | medmcqa | pubmedqa | sujet-finance | mcq, or several: mmlu,pubmedqa")
       ("data", po::value(&data)->composing(), "the task's data, once per task in --task order (mmlu: the original release, a directory of <subject>_{dev,test}.csv, or a Hugging Face JSON export)")
       ("num-fewshot", po::value(&c.num_fewshot)->default_value(0), "examples before each question")

@@ -61,6 +61,18 @@ std::string peft_summary(const config::RunConfig& c) {
                   p.train_embeddings ? ", embeddings train" : "");
     s = b;
   }
+  if (config::is_perft(c.train.mode)) {
+    char b[256];
+    std::snprintf(b, sizeof b, " (%lld %s adapters of rank %lld%s%s%s)",
+                  (long long)p.perft_modules(c.train.mode, c.model), p.perft_adapter.c_str(),
+                  (long long)p.perft_rank,
+                  p.perft_adapter == "parallel" ? (", " + p.perft_act).c_str() : "",
+                  c.train.mode == config::TrainMode::kPerftR
+                      ? (", top-" + std::to_string(p.perft_topk) + " routed").c_str()
+                      : "",
+                  p.perft_aux_coef > 0 ? (", aux coef " + c10::str(p.perft_aux_coef)).c_str() : "");
+    s = b;
+  }
   if (frozen != "fp32")
     s += ", frozen weights " + frozen +
          (frozen == "nf4" && p.double_quant ? " (double-quantised)" : "");
@@ -126,7 +138,7 @@ int run_train(const Args& args, dist::MpiEnv& env) {
         // the same frozen weights: both before any work.
         if (!c.peft.adapter.empty())
           peft::check_adapter_file(c.peft.adapter, c.model,
-                                   peft::build_options(c.train, c.peft, torch::kFloat));
+                                   peft::build_options(c.train, c.peft, c.model, torch::kFloat));
         ckpt::check_resume(c.checkpoint, c, train::weight_source(c));
         if (device.is_cpu()) check_memory(c, env);
         if (env.world_rank() == 0) locks = train::lock_run(c);

@@ -173,8 +173,10 @@ ParsedRun parse_run_config(const std::vector<std::string>& args) {
 
   TrainConfig& t = c.train;
   po::options_description train("Training");
-  train.add_options()("mode", po::value(&mode)->default_value(mode),
-                      "mofe (experts frozen) | full (all trained)")(
+  train.add_options()(
+      "mode", po::value(&mode)->default_value(mode),
+      "mofe (experts frozen) | full (all trained) | lora | dora | qlora (peft's adapters) | "
+      "perft-r | perft-e | perft-s | perft-d (PERFT adapters beside the MoE)")(
       "model", po::value(&t.init_model),
       "weights to start from: a Hugging Face directory, a mofe model (import/merge), a "
       "checkpoint; or 'dense' for a dense Llama (no experts, everything trains)")(
@@ -225,6 +227,19 @@ ParsedRun parse_run_config(const std::vector<std::string>& args) {
       ("frozen-dtype", po::value(&pf.frozen_dtype)->default_value(pf.frozen_dtype), "storage of frozen projection weights: auto (nf4 under qlora, else the compute dtype) | fp32 | bf16 | nf4 (any mode: frozen experts in mofe mode too)")
       ("double-quant", po::value(&pf.double_quant)->default_value(pf.double_quant), "NF4: quantise the block scales to 8 bits too (true | false)")
       ("adapter", po::value(&pf.adapter), "start from a Hugging Face peft adapter directory (adapter_config.json + adapter_model.safetensors); its r, alpha, targets and DoRA setting apply");
+  // clang-format on
+
+  po::options_description perft(
+      "PERFT (--mode perft-r | perft-e | perft-s | perft-d: adapters beside each MoE block, the "
+      "pretrained model frozen)");
+  // clang-format off
+  perft.add_options()
+      ("perft-adapters", po::value(&pf.perft_adapters)->default_value(pf.perft_adapters), "adapter experts N_a per layer (perft-r, perft-d; perft-s has 1, perft-e one per expert)")
+      ("perft-topk", po::value(&pf.perft_topk)->default_value(pf.perft_topk), "adapters each token is routed to (perft-r)")
+      ("perft-rank", po::value(&pf.perft_rank)->default_value(pf.perft_rank), "bottleneck width D_B of each adapter")
+      ("perft-adapter", po::value(&pf.perft_adapter)->default_value(pf.perft_adapter), "lora: up(down(x)) | parallel: up(act(down(x)))")
+      ("perft-act", po::value(&pf.perft_act)->default_value(pf.perft_act), "activation of parallel adapters: silu | relu | gelu")
+      ("perft-aux-coef", po::value(&pf.perft_aux_coef)->default_value(pf.perft_aux_coef), "load-balancing loss coefficient of the adapter router (perft-r; 0: off)");
   // clang-format on
 
   po::options_description data("Data");
@@ -287,14 +302,24 @@ ParsedRun parse_run_config(const std::vector<std::string>& args) {
       .add(parallel)
       .add(train)
       .add(peft)
+      .add(perft)
       .add(data)
       .add(checkpoint)
       .add(runtime);
   po::options_description file_opts;  // everything but --config/--help may appear in a file
-  file_opts.add(model).add(parallel).add(train).add(peft).add(data).add(checkpoint).add(runtime);
+  file_opts.add(model)
+      .add(parallel)
+      .add(train)
+      .add(peft)
+      .add(perft)
+      .add(data)
+      .add(checkpoint)
+      .add(runtime);
   const std::map<std::string, const po::options_description*> sections = {
-      {"model", &model}, {"parallel", &parallel},     {"train", &train},    {"peft", &peft},
-      {"data", &data},   {"checkpoint", &checkpoint}, {"runtime", &runtime}};
+      {"model", &model},           {"parallel", &parallel},
+      {"train", &train},           {"peft", &peft},
+      {"perft", &perft},           {"data", &data},
+      {"checkpoint", &checkpoint}, {"runtime", &runtime}};
 
   po::variables_map vm;
   try {

@@ -30,7 +30,55 @@ double PeftConfig::scaling() const {
   return use_rslora ? lora_alpha / std::sqrt(double(lora_r)) : lora_alpha / double(lora_r);
 }
 
+int64_t PeftConfig::perft_modules(TrainMode mode, const ModelConfig& m) const {
+  switch (mode) {
+    case TrainMode::kPerftR:
+    case TrainMode::kPerftD:
+      return perft_adapters;
+    case TrainMode::kPerftS:
+      return 1;
+    case TrainMode::kPerftE:
+      return m.num_local_experts;
+    default:
+      return 0;
+  }
+}
+
+namespace {
+
+void validate_perft(const PeftConfig& p, const ModelConfig& m, TrainMode mode) {
+  if (!m.is_moe())
+    throw UsageError("--mode " + to_string(mode) +
+                     ": PERFT adds adapters to the MoE blocks, and this model is dense (" +
+                     (mode == TrainMode::kPerftE
+                          ? std::string("perft-e needs pretrained experts and their router")
+                          : std::string("no block_sparse_moe")) +
+                     "; give a Mixtral-shaped --model)");
+  if (p.perft_rank <= 0)
+    throw UsageError("--perft-rank must be a positive bottleneck size, got " +
+                     std::to_string(p.perft_rank));
+  if (p.perft_adapters <= 0)
+    throw UsageError("--perft-adapters must be positive, got " + std::to_string(p.perft_adapters));
+  if (mode == TrainMode::kPerftR && (p.perft_topk <= 0 || p.perft_topk > p.perft_adapters))
+    throw UsageError("--perft-topk " + std::to_string(p.perft_topk) + " must be in [1, " +
+                     "--perft-adapters " + std::to_string(p.perft_adapters) + "]");
+  if (p.perft_adapter != "lora" && p.perft_adapter != "parallel")
+    throw UsageError("--perft-adapter: unknown kind '" + p.perft_adapter +
+                     "' (expected lora or parallel)");
+  if (p.perft_act != "silu" && p.perft_act != "relu" && p.perft_act != "gelu")
+    throw UsageError("--perft-act: unknown activation '" + p.perft_act +
+                     "' (expected silu, relu or gelu)");
+  if (!std::isfinite(p.perft_aux_coef) || p.perft_aux_coef < 0)
+    throw UsageError("--perft-aux-coef must be >= 0 and finite");
+  if (p.perft_aux_coef > 0 && mode != TrainMode::kPerftR)
+    throw UsageError("--perft-aux-coef balances the adapter router of --mode perft-r; " +
+                     to_string(mode) + " has none");
+}
+
+}  // namespace
+
 void PeftConfig::validate(const ModelConfig& m, TrainMode mode) const {
+  if (is_perft(mode)) validate_perft(*this, m, mode);
   if (is_peft(mode)) {
     if (lora_r <= 0)
       throw UsageError("--lora-r must be a positive rank, got " + std::to_string(lora_r));
@@ -83,7 +131,13 @@ nlohmann::json PeftConfig::to_json() const {
           {"train_embeddings", train_embeddings},
           {"frozen_dtype", frozen_dtype},
           {"double_quant", double_quant},
-          {"adapter", adapter}};
+          {"adapter", adapter},
+          {"perft_adapters", perft_adapters},
+          {"perft_topk", perft_topk},
+          {"perft_rank", perft_rank},
+          {"perft_adapter", perft_adapter},
+          {"perft_act", perft_act},
+          {"perft_aux_coef", perft_aux_coef}};
 }
 
 PeftConfig PeftConfig::from_json(const nlohmann::json& j) {
@@ -99,6 +153,12 @@ PeftConfig PeftConfig::from_json(const nlohmann::json& j) {
   p.frozen_dtype = j.value("frozen_dtype", p.frozen_dtype);
   p.double_quant = j.value("double_quant", p.double_quant);
   p.adapter = j.value("adapter", p.adapter);
+  p.perft_adapters = j.value("perft_adapters", p.perft_adapters);
+  p.perft_topk = j.value("perft_topk", p.perft_topk);
+  p.perft_rank = j.value("perft_rank", p.perft_rank);
+  p.perft_adapter = j.value("perft_adapter", p.perft_adapter);
+  p.perft_act = j.value("perft_act", p.perft_act);
+  p.perft_aux_coef = j.value("perft_aux_coef", p.perft_aux_coef);
   return p;
 }
 

@@ -58,7 +58,13 @@ TrainMode parse_train_mode(const std::string& s) {
   if (s == "lora") return TrainMode::kLora;
   if (s == "dora") return TrainMode::kDora;
   if (s == "qlora") return TrainMode::kQlora;
-  throw UsageError("--mode: unknown mode '" + s + "' (expected mofe, full, lora, dora or qlora)");
+  if (s == "perft-r") return TrainMode::kPerftR;
+  if (s == "perft-e") return TrainMode::kPerftE;
+  if (s == "perft-s") return TrainMode::kPerftS;
+  if (s == "perft-d") return TrainMode::kPerftD;
+  throw UsageError("--mode: unknown mode '" + s +
+                   "' (expected mofe, full, lora, dora, qlora, perft-r, perft-e, perft-s or "
+                   "perft-d)");
 }
 
 std::string to_string(TrainMode m) {
@@ -73,6 +79,14 @@ std::string to_string(TrainMode m) {
       return "dora";
     case TrainMode::kQlora:
       return "qlora";
+    case TrainMode::kPerftR:
+      return "perft-r";
+    case TrainMode::kPerftE:
+      return "perft-e";
+    case TrainMode::kPerftS:
+      return "perft-s";
+    case TrainMode::kPerftD:
+      return "perft-d";
   }
   return "?";
 }

@@ -27,6 +27,7 @@
 #include "mofe/eval/request.h"
 #include "mofe/eval/scorer.h"
 #include "mofe/peft/adapter_io.h"
+#include "mofe/peft/perft_io.h"
 #include "mofe/peft/policy.h"
 
 namespace mofe::eval {
@@ -67,6 +68,58 @@ void check_writable(const std::string& path, const std::string& option) {
 // Python's str() of what the harness logs: a float as repr (shortest round trip), a bool
 // as True/False.
 std::string py_str(double x) { return nlohmann::json(x).dump(); }
+
+// Tokens per (group, layer, expert) that one kind of router sent, and their shares.
+struct RoutingCounts {
+  RoutingCounts(size_t groups, int64_t layers, int64_t experts)
+      : L(layers), E(experts), counts(groups * size_t(layers * experts), 0) {}
+  int64_t L, E;
+  std::vector<int64_t> counts;
+  int64_t& at(size_t g, int64_t l, int64_t e) {
+    return counts[(g * size_t(L) + size_t(l)) * size_t(E) + size_t(e)];
+  }
+  double share(size_t g, int64_t l, int64_t e) {  // of layer l's token slots in group g
+    int64_t sum = 0;
+    for (int64_t x = 0; x < E; ++x) sum += at(g, l, x);
+    return sum ? double(at(g, l, e)) / double(sum) : 0.0;
+  }
+  // ids [layer] x [B, S, K]: the first `len` positions of batch row `row`.
+  void add(size_t g, const std::vector<torch::Tensor>& ids, int64_t row, int64_t len) {
+    for (int64_t l = 0; l < L && size_t(l) < ids.size(); ++l) {
+      auto e = ids[size_t(l)][row].slice(0, 0, len).flatten().cpu();
+      auto acc = e.accessor<int64_t, 1>();
+      for (int64_t i = 0; i < e.size(0); ++i) at(g, l, acc[i])++;
+    }
+  }
+  std::string csv(const std::vector<std::string>& groups, const char* column) {
+    std::string out = std::string("group,layer,") + column + ",tokens,share\n";
+    for (size_t g = 0; g < groups.size(); ++g)
+      for (int64_t l = 0; l < L; ++l)
+        for (int64_t e = 0; e < E; ++e)
+          out += groups[g] + "," + std::to_string(l) + "," + std::to_string(e) + "," +
+                 std::to_string(at(g, l, e)) + "," + py_str(share(g, l, e)) + "\n";
+    return out;
+  }
+  // Per group, the share of each expert averaged over layers.
+  void print(const std::string& title, const std::vector<std::string>& groups, const char* tag) {
+    std::printf("%s\n", title.c_str());
+    for (size_t g = 0; g < groups.size(); ++g) {
+      std::printf("  %-24s", groups[g].c_str());
+      for (int64_t e = 0; e < E; ++e) {
+        double sum = 0;
+        for (int64_t l = 0; l < L; ++l) sum += share(g, l, e);
+        std::printf(" %s%lld %.2f", tag, (long long)e, sum / double(L));
+      }
+      std::printf("\n");
+    }
+  }
+};
+
+// routing.csv -> routing-adapters.csv: the PERFT-R adapter routers' report.
+std::string adapter_report_path(const std::string& report) {
+  const fs::path p(report);
+  return (p.parent_path() / (p.stem().string() + "-adapters" + p.extension().string())).string();
+}
 std::string py_str(bool b) { return b ? "True" : "False"; }
 
 // The harness's results-file timestamp, e.g. 2026-12-02T02-36-05.123456.
@@ -126,12 +179,17 @@ EvalInputs open_inputs(EvalConfig& cfg, const dist::MpiEnv& env) {
   if (!cfg.adapter.empty()) {
     if (!in.adapters.is_null())
       throw UsageError("--adapter: model '" + cfg.model + "' carries adapters already");
-    config::PeftConfig peft;
-    auto mode = config::TrainMode::kLora;
-    peft::adopt_adapter_config(peft::read_adapter_config(cfg.adapter), peft, mode, {});
-    in.adapters = {{"mode", config::to_string(mode)}, {"peft", peft.to_json()}};
-    peft::check_adapter_file(cfg.adapter, in.model->config(),
-                             peft::inference_options(in.adapters, torch::kFloat));
+    if (peft::is_perft_dir(cfg.adapter)) {  // PERFT adapters, checked against the model
+      in.adapters = peft::read_perft_dir(cfg.adapter, in.model->config());
+    } else {
+      config::PeftConfig peft;
+      auto mode = config::TrainMode::kLora;
+      peft::adopt_adapter_config(peft::read_adapter_config(cfg.adapter), peft, mode, {});
+      in.adapters = {{"mode", config::to_string(mode)}, {"peft", peft.to_json()}};
+      peft::check_adapter_file(
+          cfg.adapter, in.model->config(),
+          peft::inference_options(in.adapters, in.model->config(), torch::kFloat));
+    }
   }
   cfg.parallel.resolve(env.world_size(), in.model->config().num_local_experts);
   cfg.runtime.validate();
@@ -162,9 +220,14 @@ int run(const EvalConfig& cfg, EvalInputs& in, dist::MpiEnv& env) {
   auto groups = dist::ProcessGroups::build(world, cfg.parallel, mcfg.num_local_experts);
   auto backend = dist::make_backend(cfg.runtime.comm, in.device);
   model::Transformer model(mcfg, groups, *backend,
-                           peft::inference_options(in.adapters, torch::kFloat));
+                           peft::inference_options(in.adapters, in.model->config(), torch::kFloat));
   io::load_into(*in.model, *model);
-  if (!cfg.adapter.empty()) peft::load_adapter(cfg.adapter, *model);
+  if (!cfg.adapter.empty()) {
+    if (peft::is_perft_dir(cfg.adapter))
+      peft::load_perft(cfg.adapter, *model);
+    else
+      peft::load_adapter(cfg.adapter, *model);
+  }
   model->to(cfg.runtime.dtype == "float64" ? torch::kFloat64 : torch::kFloat32);
   model->to(in.device);
   // bf16-mixed: 16-bit activations and matmuls, float32 statistics and log-softmax, as in
@@ -174,23 +237,19 @@ int run(const EvalConfig& cfg, EvalInputs& in, dist::MpiEnv& env) {
   const int64_t max_len = cfg.max_length > 0 ? cfg.max_length : mcfg.max_position_embeddings;
   auto encode = [&](const std::string& s) { return in.tokenizer->encode(s); };
 
-  // Routing counts [group][layer][expert] over the real tokens of each document's first request.
+  // Routing counts [group][layer][expert] over the real tokens of each document's first request,
+  // for the MoE's routers and (PERFT-R) the adapter routers.
   const int64_t L = mcfg.num_hidden_layers, E = mcfg.num_local_experts;
   std::vector<std::string> group_names;
   std::map<std::string, size_t> group_index;
   for (const auto& t : in.tasks)
     for (const auto& d : t.docs)
       if (group_index.emplace(d.group, group_names.size()).second) group_names.push_back(d.group);
-  std::vector<int64_t> routing(group_names.size() * size_t(L * E), 0);
-  auto tokens_at = [&](size_t g, int64_t l, int64_t e) -> int64_t& {
-    return routing[(g * size_t(L) + size_t(l)) * size_t(E) + size_t(e)];
-  };
-  auto share_at = [&](size_t g, int64_t l, int64_t e) {  // of layer l's token slots in group g
-    int64_t sum = 0;
-    for (int64_t x = 0; x < E; ++x) sum += tokens_at(g, l, x);
-    return sum ? double(tokens_at(g, l, e)) / double(sum) : 0.0;
-  };
-
+  const bool report = !cfg.routing_report.empty() && E > 0;
+  const auto perft = peft::inference_options(in.adapters, mcfg, torch::kFloat).perft;
+  const int64_t Na = perft.variant == model::PerftSpec::Variant::kRouted ? perft.adapters : 0;
+  RoutingCounts routing(report ? group_names.size() : 0, L, E);
+  RoutingCounts adapter_routing(report && Na > 0 ? group_names.size() : 0, L, Na);
   std::vector<TaskResult> results(in.tasks.size());
   double scoring = 0;
   int64_t questions = 0, requests_total = 0;
@@ -237,16 +296,14 @@ int run(const EvalConfig& cfg, EvalInputs& in, dist::MpiEnv& env) {
                    task.name.c_str(), (long long)est, (long long)total, est / s,
                    (double(total) - est) / (est / s));
     };
-    if (!cfg.routing_report.empty() && E > 0)
-      so.routing = [&](const std::vector<torch::Tensor>& ids, const std::vector<const Request*>& rq,
-                       const std::vector<int64_t>& lens) {
+    if (report)
+      so.routing = [&](const std::vector<torch::Tensor>& ids,
+                       const std::vector<torch::Tensor>& adapter_ids,
+                       const std::vector<const Request*>& rq, const std::vector<int64_t>& lens) {
         for (size_t r = 0; r < rq.size(); ++r) {
           const size_t g = group_index.at(task.docs[size_t(rq[r]->doc)].group);
-          for (int64_t l = 0; l < L; ++l) {
-            auto e = ids[size_t(l)][int64_t(r)].slice(0, 0, lens[r]).flatten().cpu();
-            auto acc = e.accessor<int64_t, 1>();
-            for (int64_t i = 0; i < e.size(0); ++i) tokens_at(g, l, acc[i])++;
-          }
+          routing.add(g, ids, int64_t(r), lens[r]);
+          if (Na > 0) adapter_routing.add(g, adapter_ids, int64_t(r), lens[r]);
         }
       };
     const auto t_score = Clock::now();
@@ -297,7 +354,8 @@ int run(const EvalConfig& cfg, EvalInputs& in, dist::MpiEnv& env) {
     for (size_t d = 0; d < res.docs.size(); ++d)
       res.scores.push_back(score_doc(task.docs[size_t(res.docs[d])], res.loglik[d]));
   }
-  if (!routing.empty()) world.all_reduce(routing, dist::Reduce::kSum);
+  if (!routing.counts.empty()) world.all_reduce(routing.counts, dist::Reduce::kSum);
+  if (!adapter_routing.counts.empty()) world.all_reduce(adapter_routing.counts, dist::Reduce::kSum);
   const std::vector<double> peaks = world.all_gather(core::peak_rss_mb());
   if (world.rank() != 0) return 0;
 
@@ -413,24 +471,17 @@ int run(const EvalConfig& cfg, EvalInputs& in, dist::MpiEnv& env) {
       }
     }
   }
-  if (!cfg.routing_report.empty() && E > 0) {
-    std::string csv = "group,layer,expert,tokens,share\n";
-    for (size_t g = 0; g < group_names.size(); ++g)
-      for (int64_t l = 0; l < L; ++l)
-        for (int64_t e = 0; e < E; ++e)
-          csv += group_names[g] + "," + std::to_string(l) + "," + std::to_string(e) + "," +
-                 std::to_string(tokens_at(g, l, e)) + "," + py_str(share_at(g, l, e)) + "\n";
-    core::write_file_atomic(cfg.routing_report, csv);
-    // Summary: per group, the share of each expert averaged over layers.
-    std::printf("routing (share of token slots per expert, mean over layers):\n");
-    for (size_t g = 0; g < group_names.size(); ++g) {
-      std::printf("  %-24s", group_names[g].c_str());
-      for (int64_t e = 0; e < E; ++e) {
-        double share = 0;
-        for (int64_t l = 0; l < L; ++l) share += share_at(g, l, e);
-        std::printf(" e%lld %.2f", (long long)e, share / double(L));
-      }
-      std::printf("\n");
+  if (report) {
+    core::write_file_atomic(cfg.routing_report, routing.csv(group_names, "expert"));
+    routing.print("routing (share of token slots per expert, mean over layers):", group_names, "e");
+    if (Na > 0) {  // PERFT-R: the adapter routers, next to it
+      const std::string file = adapter_report_path(cfg.routing_report);
+      core::write_file_atomic(file, adapter_routing.csv(group_names, "adapter"));
+      adapter_routing.print(
+          "adapter routing (PERFT-R, share of token slots per adapter, mean over "
+          "layers; " +
+              file + "):",
+          group_names, "a");
     }
   }
   // The benchmark line: throughput, and the forward tokens per question against the

@@ -152,7 +152,7 @@ Scores score_requests(model::TransformerImpl& model, const std::vector<Request>&
         const Request& r0 = mine[packs[pi].reqs.front()];
         reqs.push_back(&r0), lens.push_back(int64_t(r0.tokens.size()) - 1);
       }
-      opt.routing(mo.topk_ids_BSK, reqs, lens);
+      opt.routing(mo.topk_ids_BSK, mo.adapter_topk_ids_BSK, reqs, lens);
     }
     ++out.forward_passes;
     for (size_t pi : rows) done += int64_t(packs[pi].reqs.size());

@@ -42,6 +42,10 @@ LayerOutput DecoderLayerImpl::ffn_block(const torch::Tensor& h_BSD) {
   out.aux_loss = m.aux_loss;
   out.global_rows_per_expert = std::move(m.global_rows_per_expert);
   out.topk_ids_BSK = m.topk_ids_TK.view({B, S, -1});
+  out.adapter_aux_loss = m.adapter_aux_loss;
+  out.global_rows_per_adapter = std::move(m.global_rows_per_adapter);
+  if (m.adapter_topk_ids_TK.defined())
+    out.adapter_topk_ids_BSK = m.adapter_topk_ids_TK.view({B, S, -1});
   return out;
 }
 
@@ -59,26 +63,34 @@ namespace {
 // backward must not replace what the step already reported).
 struct Report {
   bool filled = false;
-  std::vector<int64_t> rows;
-  torch::Tensor topk_ids;
+  std::vector<int64_t> rows, adapter_rows;
+  torch::Tensor topk_ids, adapter_topk_ids;
 };
 
+// {h, aux (MoE layers), adapter aux (PERFT-R, which needs a MoE layer)}
 std::vector<torch::Tensor> region_outputs(const LayerOutput& lo, Report& report) {
   if (!report.filled) {
     report.filled = true;
     report.rows = lo.global_rows_per_expert;
     report.topk_ids = lo.topk_ids_BSK;
+    report.adapter_rows = lo.global_rows_per_adapter;
+    report.adapter_topk_ids = lo.adapter_topk_ids_BSK;
   }
-  if (lo.aux_loss.defined()) return {lo.h_BSD, lo.aux_loss};
-  return {lo.h_BSD};
+  std::vector<torch::Tensor> out{lo.h_BSD};
+  if (lo.aux_loss.defined()) out.push_back(lo.aux_loss);
+  if (lo.adapter_aux_loss.defined()) out.push_back(lo.adapter_aux_loss);
+  return out;
 }
 
 LayerOutput from_region(const std::vector<torch::Tensor>& out, const Report& report) {
   LayerOutput lo;
   lo.h_BSD = out[0];
   if (out.size() > 1) lo.aux_loss = out[1];
+  if (out.size() > 2) lo.adapter_aux_loss = out[2];
   lo.global_rows_per_expert = report.rows;
   lo.topk_ids_BSK = report.topk_ids;
+  lo.global_rows_per_adapter = report.adapter_rows;
+  lo.adapter_topk_ids_BSK = report.adapter_topk_ids;
   return lo;
 }
 
@@ -148,6 +160,8 @@ LayerOutput DecoderLayerImpl::forward_rows(const torch::Tensor& h_BSD,
   out.h_BSD = h + m.y_TD;
   out.aux_loss = m.aux_loss;
   out.global_rows_per_expert = std::move(m.global_rows_per_expert);
+  out.adapter_aux_loss = m.adapter_aux_loss;
+  out.global_rows_per_adapter = std::move(m.global_rows_per_adapter);
   return out;
 }
 

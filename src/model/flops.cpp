@@ -35,6 +35,26 @@ StepFlops step_flops(const config::ModelConfig& c, const config::TrainConfig& tr
     f.expert_weight_grad_skipped = L * (1.0 - expert_trainable_share) * ffn_active;
     return f;
   }
+  if (config::is_perft(train.mode)) {
+    // PERFT: everything pretrained frozen. Nothing below layer 0's adapters needs a gradient,
+    // so layer 0 computes no input gradient at all; the layers above pass it through their
+    // frozen attention, router and experts.
+    f.input_grad = (L - 1) * (attn_proj + 2 * scores + router + ffn_active) + head;
+    f.weight_grad = 0;
+    f.expert_weight_grad_skipped = L * ffn_active;
+    const double Na = double(peft.perft_modules(train.mode, c)), DB = double(peft.perft_rank);
+    double rows = T;  // rows each layer's adapters see: shared
+    if (train.mode == config::TrainMode::kPerftR) rows = T * double(peft.perft_topk);
+    if (train.mode == config::TrainMode::kPerftE) rows = T * double(c.num_experts_per_tok);
+    if (train.mode == config::TrainMode::kPerftD) rows = T * Na;
+    double mm = 2.0 * rows * 2 * D * DB;                                   // down and up
+    if (train.mode == config::TrainMode::kPerftR) mm += 2.0 * T * D * Na;  // adapter router
+    f.forward += L * mm;
+    f.input_grad += (L - 1) * mm;
+    f.weight_grad += L * mm;
+    f.adapter = L * mm + (L - 1) * mm + L * mm;  // forward, input and weight gradients
+    return f;
+  }
   // PEFT: the base is frozen. With frozen embeddings nothing below layer 0's q/k/v needs a
   // gradient, so their inputs get none (and layer 0's K side of the scores neither).
   const bool embeddings = peft.train_embeddings;

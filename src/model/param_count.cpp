@@ -19,6 +19,17 @@ ParamCount count_parameters(const config::ModelConfig& c, const config::TrainCon
   p.non_expert = embeddings + D + L * per_layer_dense;
   const int64_t base = p.non_expert + L * E * p.per_expert;
 
+  if (config::is_perft(train.mode) && c.is_moe()) {
+    // Per MoE layer: N_modules bottlenecks of D -> D_B -> D (no biases), plus the adapter
+    // router [N_a, D] under perft-r.
+    const int64_t modules = peft.perft_modules(train.mode, c);
+    const int64_t router = train.mode == config::TrainMode::kPerftR ? peft.perft_adapters * D : 0;
+    p.adapters = L * (modules * 2 * D * peft.perft_rank + router);
+    p.total = base + p.adapters;
+    p.trainable = p.adapters;
+    p.frozen = base;
+    return p;
+  }
   if (!config::is_peft(train.mode)) {
     int64_t frozen_experts = 0;
     for (int64_t e = 0; e < E; ++e) frozen_experts += train.expert_frozen(e) ? 1 : 0;

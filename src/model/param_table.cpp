@@ -104,7 +104,7 @@ ParamTable collect_param_table(torch::nn::Module& root) {
       ParamEntry e;
       e.name = prefix + d.local;
       e.role = d.role;
-      if (e.role.is_adapter()) e.role.base = prefix + e.role.base;
+      if (e.role.is_adapter() && !e.role.base.empty()) e.role.base = prefix + e.role.base;
       e.frozen = d.frozen;
       declared.insert(e.name);
       table.push_back(std::move(e));

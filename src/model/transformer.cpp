@@ -60,7 +60,7 @@ ModelOutput TransformerImpl::run(const torch::Tensor& input_ids_BS, bool with_lo
                                  const AttentionLayout* layout, const torch::Tensor& rows_R) {
   ModelOutput out;
   auto h = embed(input_ids_BS);
-  std::vector<torch::Tensor> aux;
+  std::vector<torch::Tensor> aux, adapter_aux;
   for (size_t l = 0; l < layers_.size(); ++l) {
     const bool some_rows = rows_R.defined() && l + 1 == layers_.size();
     LayerOutput lo = some_rows ? layers_[l]->forward_rows(h, *layout, rows_R)
@@ -71,12 +71,21 @@ ModelOutput TransformerImpl::run(const torch::Tensor& input_ids_BS, bool with_lo
       out.rows_per_expert.push_back(std::move(lo.global_rows_per_expert));
       if (lo.topk_ids_BSK.defined()) out.topk_ids_BSK.push_back(lo.topk_ids_BSK);
     }
+    if (lo.adapter_aux_loss.defined()) {
+      adapter_aux.push_back(lo.adapter_aux_loss);
+      out.rows_per_adapter.push_back(std::move(lo.global_rows_per_adapter));
+      if (lo.adapter_topk_ids_BSK.defined())
+        out.adapter_topk_ids_BSK.push_back(lo.adapter_topk_ids_BSK);
+    }
   }
   h = norm(h);
   (rows_R.defined() ? out.h_RD : out.h_BSD) = h;
   if (with_logits) out.logits_BSV = head(h);
-  out.aux_loss =
-      aux.empty() ? torch::zeros({}, h.options().dtype(stats_dtype(h))) : torch::stack(aux).mean();
+  auto mean = [&](const std::vector<torch::Tensor>& v) {
+    return v.empty() ? torch::zeros({}, h.options().dtype(stats_dtype(h))) : torch::stack(v).mean();
+  };
+  out.aux_loss = mean(aux);
+  out.adapter_aux_loss = mean(adapter_aux);
   return out;
 }
 
@@ -129,6 +138,11 @@ void init_weights(torch::nn::Module& module, uint64_t seed) {
 void init_adapters(TransformerImpl& model, uint64_t seed) {
   torch::NoGradGuard no_grad;
   for (const auto& item : model.named_modules("", /*include_self=*/false)) {
+    if (auto* seeded = dynamic_cast<SeededAdapter*>(item.value().get())) {
+      auto gen = at::detail::createCPUGenerator(fnv1a(item.key() + "#adapter", seed));
+      seeded->reset(gen);
+      continue;
+    }
     auto* proj = dynamic_cast<ProjectionImpl*>(item.value().get());
     if (!proj || !proj->adapter()) continue;
     auto gen = at::detail::createCPUGenerator(fnv1a(item.key() + ".weight#adapter", seed));

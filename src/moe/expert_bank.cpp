@@ -17,11 +17,18 @@ torch::Tensor ExpertBankImpl::forward(const torch::Tensor& x_MD,
   TORCH_CHECK(static_cast<int64_t>(rows_per_local_expert.size()) == num_local(),
               "expert bank: got counts for ", rows_per_local_expert.size(), " experts, holds ",
               num_local());
-  if (num_local() == 1) return experts_[0](x_MD);
+  return per_expert_slices(x_MD, rows_per_local_expert,
+                           [this](size_t j, const torch::Tensor& x) { return experts_[j](x); });
+}
+
+torch::Tensor per_expert_slices(
+    const torch::Tensor& x_MD, const std::vector<int64_t>& rows_per_local_expert,
+    const std::function<torch::Tensor(size_t, const torch::Tensor&)>& fn) {
+  if (rows_per_local_expert.size() == 1) return fn(0, x_MD);
   auto slices = x_MD.split_with_sizes(rows_per_local_expert, 0);
   std::vector<torch::Tensor> outs;
   outs.reserve(slices.size());
-  for (size_t j = 0; j < slices.size(); ++j) outs.push_back(experts_[j](slices[j]));
+  for (size_t j = 0; j < slices.size(); ++j) outs.push_back(fn(j, slices[j]));
   return torch::cat(outs, 0);
 }
 

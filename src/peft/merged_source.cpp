@@ -10,7 +10,11 @@ namespace mofe::peft {
 MergedSource::MergedSource(std::unique_ptr<io::ModelSource> src) : src_(std::move(src)) {
   const auto a = src_->adapters();
   if (a.is_null()) throw UsageError("'" + src_->path() + "' holds no adapters to merge");
-  const auto build = inference_options(a, torch::kFloat);
+  const auto build = inference_options(a, src_->config(), torch::kFloat);
+  if (build.perft.any())
+    throw UsageError("'" + src_->path() + "' holds " + a.at("mode").get<std::string>() +
+                     " adapters: PERFT's adapters sit beside the MoE block and fold into no "
+                     "weight (export without --merge-adapters writes them as their own file)");
   for (const auto& s : model::param_layout(src_->config())) base_.insert(s.name);
   for (const auto& s : adapter_layout(src_->config(), build))
     adapted_[s.role.base] = s.role.base.substr(0, s.role.base.size() - 7);  // minus ".weight"

@@ -8,7 +8,7 @@ using model::ParamKind;
 
 bool trainable(const model::ParamRole& role, const config::TrainConfig& train,
                const config::PeftConfig& peft) {
-  if (role.is_adapter()) return config::is_peft(train.mode);
+  if (role.is_adapter()) return config::adapters_only(train.mode);
   switch (train.mode) {
     case config::TrainMode::kMofe:
       return role.kind != ParamKind::kExpert;
@@ -21,8 +21,41 @@ bool trainable(const model::ParamRole& role, const config::TrainConfig& train,
       if (role.kind == ParamKind::kEmbedding || role.kind == ParamKind::kHead)
         return peft.train_embeddings;
       return false;
+    case config::TrainMode::kPerftR:
+    case config::TrainMode::kPerftE:
+    case config::TrainMode::kPerftS:
+    case config::TrainMode::kPerftD:
+      return false;  // the whole pretrained model (PERFT trains its adapters only)
   }
   return true;
+}
+
+model::PerftSpec perft_spec(config::TrainMode mode, const config::PeftConfig& peft,
+                            const config::ModelConfig& m) {
+  using V = model::PerftSpec::Variant;
+  model::PerftSpec s;
+  switch (mode) {
+    case config::TrainMode::kPerftR:
+      s.variant = V::kRouted;
+      break;
+    case config::TrainMode::kPerftE:
+      s.variant = V::kEmbedded;
+      break;
+    case config::TrainMode::kPerftS:
+      s.variant = V::kShared;
+      break;
+    case config::TrainMode::kPerftD:
+      s.variant = V::kDenseShared;
+      break;
+    default:
+      return s;
+  }
+  s.adapters = peft.perft_modules(mode, m);
+  s.top_k = mode == config::TrainMode::kPerftR ? peft.perft_topk : 0;
+  s.rank = peft.perft_rank;
+  s.parallel = peft.perft_adapter == "parallel";
+  s.act = peft.perft_act;
+  return s;
 }
 
 namespace {
@@ -47,9 +80,10 @@ bool targeted(const config::PeftConfig& peft, const model::ParamRole& role,
 }  // namespace
 
 model::BuildOptions build_options(const config::TrainConfig& train, const config::PeftConfig& peft,
-                                  torch::ScalarType dtype) {
+                                  const config::ModelConfig& m, torch::ScalarType dtype) {
   model::BuildOptions b;
   b.dtype = dtype;
+  b.perft = perft_spec(train.mode, peft, m);
   const std::string storage = peft.storage(train.mode);
   b.plan = [train, peft, storage](const model::ParamRole& role, const std::string& leaf) {
     model::ProjectionPlan p;
@@ -71,7 +105,8 @@ model::BuildOptions build_options(const config::TrainConfig& train, const config
   return b;
 }
 
-model::BuildOptions inference_options(const nlohmann::json& adapters, torch::ScalarType dtype) {
+model::BuildOptions inference_options(const nlohmann::json& adapters, const config::ModelConfig& m,
+                                      torch::ScalarType dtype) {
   if (adapters.is_null()) {
     model::BuildOptions b;
     b.dtype = dtype;
@@ -82,7 +117,7 @@ model::BuildOptions inference_options(const nlohmann::json& adapters, torch::Sca
   config::PeftConfig peft = config::PeftConfig::from_json(adapters.at("peft"));
   peft.frozen_dtype = "fp32";
   if (train.mode == config::TrainMode::kQlora) train.mode = config::TrainMode::kLora;
-  return build_options(train, peft, dtype);
+  return build_options(train, peft, m, dtype);
 }
 
 }  // namespace mofe::peft

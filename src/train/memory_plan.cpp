@@ -92,7 +92,7 @@ int64_t activation_bytes(const config::RunConfig& cfg, const model::BuildOptions
 
 MemoryPlan plan_memory(const config::RunConfig& cfg) {
   const int64_t dtype_bytes = cfg.runtime.dtype == "float64" ? 8 : 4;
-  const auto build = peft::build_options(cfg.train, cfg.peft, torch::kFloat);
+  const auto build = peft::build_options(cfg.train, cfg.peft, cfg.model, torch::kFloat);
   auto specs = model::param_layout(cfg.model);
   for (auto& a : peft::adapter_layout(cfg.model, build)) specs.push_back(std::move(a));
 

@@ -79,7 +79,7 @@ Trainer::Trainer(const config::RunConfig& cfg, const dist::ProcessGroups& groups
       scaler_(cfg.runtime.initial_loss_scale(), cfg.runtime.dynamic_loss_scale(),
               cfg.runtime.loss_scale_window) {
   model_ = model::Transformer(cfg.model, groups, backend,
-                              peft::build_options(cfg.train, cfg.peft, compute_dtype_));
+                              peft::build_options(cfg.train, cfg.peft, cfg.model, compute_dtype_));
   model_->to(dtype_);
   init_source_ = weight_source(cfg);
   // Where the weights (and so the frozen ones) come from: checkpoints record it instead of
@@ -163,6 +163,8 @@ std::pair<double, double> Trainer::forward_backward(const std::vector<data::Batc
   const double global_tokens = double(std::max<int64_t>(1, tokens[0]));
   const double accum = double(micro_batches.size());
   const double aux_coef = cfg_.model.is_moe() ? cfg_.model.router_aux_loss_coef : 0.0;
+  const double adapter_aux_coef =
+      cfg_.train.mode == config::TrainMode::kPerftR ? cfg_.peft.perft_aux_coef : 0.0;
 
   // A plain head (trainable or frozen, no adapter, not tied) is applied inside the loss, which
   // never holds the [T, V] logit gradient whole; with --recompute it keeps no [T, V] logits
@@ -177,6 +179,7 @@ std::pair<double, double> Trainer::forward_backward(const std::vector<data::Batc
     auto loss_sum = fused_head ? model::head_loss_sum(out.h_BSD, head->weight, targets, keep_logits)
                                : model::lm_loss_sum(out.logits_BSV, targets);
     auto loss = loss_sum / global_tokens + out.aux_loss * (aux_coef / accum);
+    if (adapter_aux_coef > 0) loss = loss + out.adapter_aux_loss * (adapter_aux_coef / accum);
     if (scaler_.enabled()) loss = loss * scaler_.scale();
     if (inject_nan_) {  // MOFE_FAULT=loss:nan: poisons the loss and, through backward, the grads
       loss_sum = loss_sum * std::nan("");

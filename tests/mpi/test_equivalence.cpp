@@ -24,12 +24,15 @@ Result run(const config::RunConfig& cfg, const dist::ProcessGroups& groups, int6
            int64_t count) {
   auto backend = dist::make_backend("mpi", torch::kCPU);
   train::Trainer trainer(cfg, groups, *backend, torch::kCPU);
-  // Adapters leave their initial state (B = 0 would zero A's gradient): B and DoRA's
-  // magnitudes drawn per name, so every layout gets the same values.
+  // Adapters leave their initial state (B = 0 would zero A's gradient, PERFT's up = 0 its
+  // down's): B, up and DoRA's magnitudes drawn per name, so every layout gets the same values.
   for (const auto& e : trainer.model()->params().entries()) {
     if (!e.role.is_adapter() || e.name.find("lora_A") != std::string::npos) continue;
+    const bool zero_at_init = e.name.find("lora_B") != std::string::npos ||
+                              e.name.find(".perft.adapters.") != std::string::npos;
     auto v = model::init_parameter(e.name + "#perturb", e.shape(), 5) * 10.0;
-    e.assign(e.name.find("lora_B") != std::string::npos ? v : e.value() * (1 + v));
+    if (e.name.find("down.weight") != std::string::npos) continue;
+    e.assign(zero_at_init ? v : e.value() * (1 + v));
   }
   auto batch = fixtures::synthetic_batch(cfg, first, count);
   Result r;
@@ -121,6 +124,33 @@ TEST(Equivalence, PeftExpertTimesDataParallelFloat64) {
   if (world_size() % 2 != 0 || world_size() < 4) GTEST_SKIP() << "needs 4 ranks for EP 2 x DP 2";
   for (auto mode : {config::TrainMode::kLora, config::TrainMode::kDora, config::TrainMode::kQlora})
     check_layout(2, "float64", mode, 1e-12);
+}
+
+// #14 PERFT: adapters beside the MoE block. perft-e's adapter i lives with expert i and sees the
+// rows the all-to-all brings; perft-r's router and the shared adapters are replicated.
+// 1 rank = EP world (4 on 4 ranks) = EP 2 x DP 2, loss and every adapter's gradient.
+void perft_tweak(config::RunConfig& c) {
+  c.peft.perft_rank = 4;
+  c.peft.perft_adapters = 3;
+  c.peft.perft_topk = 2;
+  if (c.train.mode == config::TrainMode::kPerftR) c.peft.perft_aux_coef = 0.05;
+  if (c.train.mode == config::TrainMode::kPerftD) c.peft.perft_adapter = "parallel";
+}
+const config::TrainMode kPerftModes[] = {config::TrainMode::kPerftR, config::TrainMode::kPerftE,
+                                         config::TrainMode::kPerftS, config::TrainMode::kPerftD};
+TEST(Equivalence, PerftExpertParallelFloat64) {
+  for (auto mode : kPerftModes) check_layout(world_size(), "float64", mode, 1e-12, perft_tweak);
+}
+TEST(Equivalence, PerftExpertTimesDataParallelFloat64) {
+  if (world_size() % 2 != 0 || world_size() < 4) GTEST_SKIP() << "needs 4 ranks for EP 2 x DP 2";
+  for (auto mode : kPerftModes) check_layout(2, "float64", mode, 1e-12, perft_tweak);
+}
+TEST(Equivalence, PerftRecomputeExpertParallelFloat64) {
+  for (auto mode : {config::TrainMode::kPerftR, config::TrainMode::kPerftE})
+    check_layout(world_size(), "float64", mode, 1e-12, [](config::RunConfig& c) {
+      perft_tweak(c);
+      c.train.recompute = "moe";
+    });
 }
 
 // #13: recomputation reruns the MoE's all-to-all in backward; the layouts still agree exactly.

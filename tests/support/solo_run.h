@@ -16,6 +16,13 @@ struct Run {
   std::unique_ptr<train::Trainer> trainer;
 };
 
+// A bare model on this process alone (the caller builds and initialises it).
+struct SoloModel {
+  dist::ProcessGroups groups;
+  std::unique_ptr<dist::CommBackend> backend;
+  model::Transformer model{nullptr};
+};
+
 inline std::unique_ptr<Run> make_run(const config::RunConfig& cfg) {
   auto r = std::make_unique<Run>();
   r->groups = solo_groups(cfg.model.num_local_experts);

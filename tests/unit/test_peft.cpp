@@ -180,7 +180,7 @@ std::unique_ptr<Built> build(const config::RunConfig& c, bool without_adapters =
   auto b = std::make_unique<Built>();
   b->groups = fixtures::solo_groups(c.model.num_local_experts);
   b->backend = dist::make_backend("mpi", torch::kCPU);
-  auto opts = peft::build_options(c.train, c.peft, dtype_of(c));
+  auto opts = peft::build_options(c.train, c.peft, c.model, dtype_of(c));
   if (without_adapters) {
     auto inner = opts.plan;
     opts.plan = [inner](const model::ParamRole& r, const std::string& leaf) {
@@ -413,7 +413,7 @@ TEST(Peft, ExpertAndRouterAdaptersMatchAPerTokenReference) {
   auto groups = fixtures::solo_groups(4);
   auto backend = dist::make_backend("mpi", torch::kCPU);
   moe::MoeLayer layer(c.model, groups, *backend, 0,
-                      peft::build_options(c.train, c.peft, torch::kFloat64));
+                      peft::build_options(c.train, c.peft, c.model, torch::kFloat64));
   layer->to(torch::kFloat64);
   torch::manual_seed(5);
   {
@@ -569,8 +569,8 @@ TEST(Peft, TrainableCountsMatchClosedFormsAndThePaper) {
         EXPECT_EQ(train::plan_memory(c).trainable, built);
         // The layout of the adapters agrees with what was built, name for name.
         std::set<std::string> planned, have;
-        for (const auto& s :
-             peft::adapter_layout(c.model, peft::build_options(c.train, c.peft, torch::kFloat)))
+        for (const auto& s : peft::adapter_layout(
+                 c.model, peft::build_options(c.train, c.peft, c.model, torch::kFloat)))
           planned.insert(s.name + c10::str(c10::IntArrayRef(s.shape)));
         for (const auto& e : b->model->params().entries())
           if (e.role.is_adapter()) have.insert(e.name + c10::str(c10::IntArrayRef(e.shape())));
@@ -619,7 +619,7 @@ TEST(Peft, AdapterRoundTripsThroughPeftsFormatAndMergesIntoTheBase) {
       const std::string dir = root + "/" + config::to_string(mode) + std::to_string(experts);
       TableSource src(*a->model, adapters);
       const auto layout =
-          peft::adapter_layout(c.model, peft::inference_options(adapters, torch::kFloat));
+          peft::adapter_layout(c.model, peft::inference_options(adapters, c.model, torch::kFloat));
       peft::write_adapter(dir, src, layout, c.peft, mode == config::TrainMode::kDora, "base");
       // Imported back onto the same base: identical logits.
       auto cfg = peft::read_adapter_config(dir);
@@ -633,7 +633,8 @@ TEST(Peft, AdapterRoundTripsThroughPeftsFormatAndMergesIntoTheBase) {
       c2.peft = p2;
       c2.train.mode = mode2;
       auto b = build(c2);
-      peft::check_adapter_file(dir, c.model, peft::build_options(c2.train, c2.peft, torch::kFloat));
+      peft::check_adapter_file(dir, c.model,
+                               peft::build_options(c2.train, c2.peft, c.model, torch::kFloat));
       peft::load_adapter(dir, *b->model);
       auto ids = torch::randint(0, c.model.vocab_size, {2, 10}, torch::kLong);
       EXPECT_TRUE(torch::equal(logits(*a->model, ids), logits(*b->model, ids)));
@@ -654,22 +655,23 @@ TEST(Peft, AdapterThatDoesNotFitTheModelIsRefusedNamingTheTensor) {
   const nlohmann::json adapters = {{"mode", "lora"}, {"peft", c.peft.to_json()}};
   TableSource src(*a->model, adapters);
   peft::write_adapter(
-      dir, src, peft::adapter_layout(c.model, peft::inference_options(adapters, torch::kFloat)),
+      dir, src,
+      peft::adapter_layout(c.model, peft::inference_options(adapters, c.model, torch::kFloat)),
       c.peft, false, "base");
   auto wider = c;
   wider.model.hidden_size = 64;
   EXPECT_THAT(
       [&] {
         peft::check_adapter_file(dir, wider.model,
-                                 peft::build_options(c.train, c.peft, torch::kFloat));
+                                 peft::build_options(c.train, c.peft, c.model, torch::kFloat));
       },
       testing::ThrowsMessage<UsageError>(HasSubstr("has shape [8, 32], this model needs [8, 64]")));
   auto more = c;
   more.peft.lora_targets = {"q_proj", "k_proj", "v_proj"};
   EXPECT_THAT(
       [&] {
-        peft::check_adapter_file(dir, c.model,
-                                 peft::build_options(more.train, more.peft, torch::kFloat));
+        peft::check_adapter_file(
+            dir, c.model, peft::build_options(more.train, more.peft, c.model, torch::kFloat));
       },
       testing::ThrowsMessage<UsageError>(
           HasSubstr("lacks 'base_model.model.model.layers.0.self_attn.k_proj.lora_A.weight'")));

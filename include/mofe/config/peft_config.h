@@ -32,7 +32,17 @@ struct PeftConfig {
   bool double_quant = true;  // NF4 scales quantised to 8 bits (bnb_4bit_use_double_quant)
   std::string adapter;       // --adapter: a peft adapter directory to start from
 
+  // PERFT (--mode perft-r|e|s|d, moe/perft.h): bottleneck adapters beside each MoE block.
+  int64_t perft_adapters = 4;          // N_a adapter experts (perft-r, perft-d; s: 1, e: E)
+  int64_t perft_topk = 2;              // k_a adapters per token (perft-r)
+  int64_t perft_rank = 8;              // bottleneck width D_B
+  std::string perft_adapter = "lora";  // lora: up(down(x)) | parallel: up(act(down(x)))
+  std::string perft_act = "silu";      // silu | relu | gelu (parallel adapters)
+  double perft_aux_coef = 0.0;         // load-balancing loss of the adapter router (perft-r)
+
   double scaling() const;  // alpha / r, or alpha / sqrt(r)
+  // Adapter modules per MoE layer in `mode`: N_a for perft-r/d, 1 for perft-s, E for perft-e.
+  int64_t perft_modules(TrainMode mode, const ModelConfig& m) const;
   // The storage of frozen weights in `mode`: fp32 (the compute dtype), bf16 or nf4.
   std::string storage(TrainMode mode) const;
   // Ranges, targets that name a module of `m`, options that mean nothing in `mode`.

@@ -13,12 +13,25 @@ enum class TrainMode {
   kLora,   // only LoRA adapters train (peft's LoRA)
   kDora,   // only DoRA adapters train (LoRA + a magnitude per output row)
   kQlora,  // LoRA over NF4-stored frozen weights
+  // PERFT (Liu et al. 2024): the whole pretrained MoE frozen, bottleneck adapters beside the
+  // MoE block train (moe/perft.h)
+  kPerftR,  // routed: N_a adapter experts with their own top-k router
+  kPerftE,  // embedded: one adapter per pretrained expert, weighted by the frozen router
+  kPerftS,  // one always-on shared adapter
+  kPerftD,  // N_a always-on adapters, summed
 };
 
 // A mode whose trainable parameters are adapters (everything else frozen unless asked).
 inline bool is_peft(TrainMode m) {
   return m == TrainMode::kLora || m == TrainMode::kDora || m == TrainMode::kQlora;
 }
+// A PERFT variant: adapters beside the MoE block, everything pretrained frozen.
+inline bool is_perft(TrainMode m) {
+  return m == TrainMode::kPerftR || m == TrainMode::kPerftE || m == TrainMode::kPerftS ||
+         m == TrainMode::kPerftD;
+}
+// Only adapters train (LoRA family or PERFT), the pretrained model is referenced, not saved.
+inline bool adapters_only(TrainMode m) { return is_peft(m) || is_perft(m); }
 
 struct TrainConfig {
   TrainMode mode = TrainMode::kMofe;
@@ -59,7 +72,8 @@ enum class Recompute {
 // "none" | "moe" | "attention" | "full", UsageError (naming --recompute) otherwise
 Recompute parse_recompute(const std::string& s);
 
-// "mofe" | "full" | "lora" | "dora" | "qlora", UsageError otherwise
+// "mofe" | "full" | "lora" | "dora" | "qlora" | "perft-r" | "perft-e" | "perft-s" | "perft-d",
+// UsageError otherwise
 TrainMode parse_train_mode(const std::string& s);
 std::string to_string(TrainMode m);
 

@@ -32,11 +32,12 @@ struct ScoreOptions {
   bool share_context = true;  // false: one sequence per request (the reference path)
   // Called after each batch with requests done on this rank (rank 0 prints progress).
   std::function<void(int64_t done)> progress;
-  // Routing: called per batch with this rank's routing choices [layer] x [B, S, K] and, per
-  // batch row, the document's first request in it and how many leading positions to count
-  // (the context and that request's continuation: the tokens of that request alone).
-  std::function<void(const std::vector<torch::Tensor>&, const std::vector<const Request*>&,
-                     const std::vector<int64_t>&)>
+  // Routing: called per batch with this rank's routing choices [layer] x [B, S, K] (and the
+  // PERFT-R adapter routers' [layer] x [B, S, k_a], empty without) and, per batch row, the
+  // document's first request in it and how many leading positions to count (the context and
+  // that request's continuation: the tokens of that request alone).
+  std::function<void(const std::vector<torch::Tensor>&, const std::vector<torch::Tensor>&,
+                     const std::vector<const Request*>&, const std::vector<int64_t>&)>
       routing;
 };
 

@@ -42,6 +42,33 @@ class Adapter {
   virtual torch::Tensor merged(const torch::Tensor& weight) const = 0;
 };
 
+// PERFT (Liu et al. 2024, moe/perft.h): bottleneck adapters beside a MoE block, the whole
+// pretrained model frozen. A plain value decided by the training policy.
+struct PerftSpec {
+  enum class Variant {
+    kNone,
+    kRouted,       // PERFT-R: N_a adapters, their own top-k router, MoE(x) + sum_k w_k A_k(x)
+    kEmbedded,     // PERFT-E: one adapter per expert, sum_{i in topk} g_i (E_i(x) + A_i(x))
+    kShared,       // PERFT-S: MoE(x) + A(x)
+    kDenseShared,  // PERFT-D: MoE(x) + sum_j A_j(x)
+  };
+  Variant variant = Variant::kNone;
+  int64_t adapters = 0;   // N_a (E for kEmbedded, 1 for kShared)
+  int64_t top_k = 0;      // kRouted
+  int64_t rank = 0;       // D_B
+  bool parallel = false;  // up(act(down(x))) instead of up(down(x))
+  std::string act = "silu";
+  bool any() const { return variant != Variant::kNone; }
+};
+
+// A module whose trainable adapter tensors are initialised from a generator of their own
+// (init_adapters, model/transformer.h), not from the base weights.
+class SeededAdapter {
+ public:
+  virtual ~SeededAdapter() = default;
+  virtual void reset(at::Generator& gen) = 0;
+};
+
 // Makes the adapter a projection of in -> out features carries, registering its tensors on
 // `owner`.
 using AdapterFactory = std::function<std::unique_ptr<Adapter>(

@@ -23,6 +23,10 @@ struct LayerOutput {
   torch::Tensor aux_loss;                       // undefined for a dense layer
   std::vector<int64_t> global_rows_per_expert;  // empty for a dense layer
   torch::Tensor topk_ids_BSK;                   // undefined for a dense layer
+  // PERFT-R's adapter router (moe::MoeOutput); undefined / empty otherwise
+  torch::Tensor adapter_aux_loss;
+  std::vector<int64_t> global_rows_per_adapter;
+  torch::Tensor adapter_topk_ids_BSK;
 };
 
 class DecoderLayerImpl : public torch::nn::Module {

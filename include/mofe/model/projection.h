@@ -33,6 +33,7 @@ struct BuildOptions {
   // storage and adapter. Unset: an ordinary parameter, no adapter.
   std::function<ProjectionPlan(const ParamRole& role, const std::string& leaf)> plan;
   AdapterFactory make_adapter;  // required when a plan asks for an adapter
+  PerftSpec perft;              // PERFT adapters beside every MoE block (none by default)
 
   ProjectionPlan plan_for(const ParamRole& role, const std::string& leaf) const {
     return plan ? plan(role, leaf) : ProjectionPlan{};

@@ -26,6 +26,11 @@ struct ModelOutput {
   torch::Tensor aux_loss;    // this rank's share, mean over MoE layers; 0 for a dense model
   std::vector<std::vector<int64_t>> rows_per_expert;  // [layer][E], global
   std::vector<torch::Tensor> topk_ids_BSK;            // [layer] this rank's routing choices
+  // PERFT-R's adapter routers: load-balancing loss (this rank's share, mean over layers; 0
+  // without), global rows per adapter [layer][N_a], this rank's choices [layer]
+  torch::Tensor adapter_aux_loss;
+  std::vector<std::vector<int64_t>> rows_per_adapter;
+  std::vector<torch::Tensor> adapter_topk_ids_BSK;
 };
 
 class TransformerImpl : public torch::nn::Module, public HasRoles {
@@ -91,7 +96,8 @@ void init_weights(torch::nn::Module& module, uint64_t seed);  // a bare module (
 
 // Initialises every adapter from its projection's current weight, each with a generator
 // seeded by (seed, the adapter's weight name): layout-independent like init_weights. Call
-// after the base weights are set (DoRA's magnitudes are the weights' row norms).
+// after the base weights are set (DoRA's magnitudes are the weights' row norms). PERFT's
+// adapters (model::SeededAdapter) draw from a generator seeded by their module's name.
 void init_adapters(TransformerImpl& model, uint64_t seed);
 
 // The value init_weights gives the parameter `name` (float64, CPU): a checkpoint that does not

@@ -5,11 +5,18 @@
 
 #include <torch/torch.h>
 
+#include <functional>
 #include <vector>
 
 #include "mofe/model/mlp.h"
 
 namespace mofe::moe {
+
+// fn(j, rows of local expert j) on each contiguous slice of x_MD (rows_per_local_expert[j]
+// rows each, in order), concatenated: how every per-expert module runs on dispatched rows.
+torch::Tensor per_expert_slices(
+    const torch::Tensor& x_MD, const std::vector<int64_t>& rows_per_local_expert,
+    const std::function<torch::Tensor(size_t, const torch::Tensor&)>& fn);
 
 struct ExpertBankOptions {
   ExpertBankOptions(int64_t hidden, int64_t intermediate)

@@ -9,6 +9,10 @@
 
 namespace mofe::moe {
 
+// softmax over the E logits (float32 for 16-bit activations, as HF Mixtral) -> top-k -> the
+// top-k probabilities renormalised to sum to 1. Shared by the MoE router and PERFT-R's.
+RoutingResult route_top_k(const torch::Tensor& logits_TE, int64_t top_k);
+
 struct TopKRouterOptions {
   TopKRouterOptions(int64_t hidden, int64_t num_experts)
       : hidden_(hidden), num_experts_(num_experts) {}

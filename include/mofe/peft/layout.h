@@ -17,8 +17,14 @@ namespace mofe::peft {
 std::vector<std::pair<std::string, std::vector<int64_t>>> adapter_tensors(
     const model::AdapterSpec& spec, int64_t in, int64_t out);
 
-// Adapter tensors of the whole model (roles kAdapter, base = the adapted weight's name).
+// Adapter tensors of the whole model (roles kAdapter, base = the adapted weight's name; PERFT's
+// with an empty base), the PERFT adapters' included.
 std::vector<model::ParamSpec> adapter_layout(const config::ModelConfig& cfg,
                                              const model::BuildOptions& build);
+
+// PERFT's tensors (moe/perft.h) for every MoE layer: perft.adapters.{j}.down.weight [D_B, D],
+// .up.weight [D, D_B], perft.router.weight [N_a, D] (routed); empty without PERFT.
+std::vector<model::ParamSpec> perft_layout(const config::ModelConfig& cfg,
+                                           const model::PerftSpec& spec);
 
 }  // namespace mofe::peft

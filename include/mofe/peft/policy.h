@@ -4,6 +4,7 @@
 //   full        everything, except the experts named by --freeze-experts (Appendix A)
 //   lora/dora/qlora  the adapters only, as peft freezes the base model; --train-router and
 //               --train-embeddings also train the routers / embed_tokens and lm_head
+//   perft-r/e/s/d    the PERFT adapters (and adapter router) only: the whole MoE is frozen
 // and, from it, how the model is built: frozen projection weights stored in
 // --frozen-dtype (nf4 under qlora), adapters on the --lora-targets projections.
 #pragma once
@@ -20,13 +21,18 @@ namespace mofe::peft {
 bool trainable(const model::ParamRole& role, const config::TrainConfig& train,
                const config::PeftConfig& peft);
 
-// BuildOptions for a model trained with these settings, computing in `dtype` (adapters made
-// by peft::make_adapter).
+// The PERFT adapters of `mode` on model `m` (none outside the PERFT modes).
+model::PerftSpec perft_spec(config::TrainMode mode, const config::PeftConfig& peft,
+                            const config::ModelConfig& m);
+
+// BuildOptions for a model `m` trained with these settings, computing in `dtype` (adapters
+// made by peft::make_adapter, PERFT adapters from perft_spec).
 model::BuildOptions build_options(const config::TrainConfig& train, const config::PeftConfig& peft,
-                                  torch::ScalarType dtype);
+                                  const config::ModelConfig& m, torch::ScalarType dtype);
 
 // For evaluation and export: the adapters a source holds (io::ModelSource::adapters()), every
 // weight an ordinary parameter (a compressed base is already dequantised by the source).
-model::BuildOptions inference_options(const nlohmann::json& adapters, torch::ScalarType dtype);
+model::BuildOptions inference_options(const nlohmann::json& adapters, const config::ModelConfig& m,
+                                      torch::ScalarType dtype);
 
 }  // namespace mofe::peft
