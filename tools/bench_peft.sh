@@ -7,26 +7,29 @@
 #   2. peak memory: each mode in its own process, so no configuration inherits the allocator
 #      slack of an earlier one.
 # Writes OUT_DIR/times.json, OUT_DIR/memory-<mode>.json and prints a Markdown table.
+# MODES and EXPERTS (comma lists) choose other modes and counts (tools/bench_perft.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-runs/bench-peft}
 build=${BUILD:-build}
 steps=${STEPS:-4}
+modes=${MODES:-mofe,lora,dora,qlora}
+experts=${EXPERTS:-2,4,8}
 mkdir -p "$out"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-common=(--preset ref --experts 2,4,8 --threads 2 --lora-r 8 --lora-targets q_proj,v_proj)
-"$build/mofe" bench "${common[@]}" --modes mofe,lora,dora,qlora --steps "$steps" \
+common=(--preset ref --experts "$experts" --threads 2 --lora-r 8 --lora-targets q_proj,v_proj)
+"$build/mofe" bench "${common[@]}" --modes "$modes" --steps "$steps" \
   --json "$out/times.json" > "$out/times.log" 2>&1
-for mode in mofe lora dora qlora; do
+for mode in ${modes//,/ }; do
   "$build/mofe" bench "${common[@]}" --modes "$mode" --steps 2 --warmup 1 \
     --json "$out/memory-$mode.json" > "$out/memory-$mode.log" 2>&1
 done
-python3 - "$out" <<'EOF'
+python3 - "$out" "$modes" <<'EOF'
 import json, sys, os
 out = sys.argv[1]
 t = json.load(open(os.path.join(out, "times.json")))
 mem = {}
-for mode in ["mofe", "lora", "dora", "qlora"]:
+for mode in sys.argv[2].split(","):
     for r in json.load(open(os.path.join(out, f"memory-{mode}.json")))["results"]:
         mem[(r["experts"], mode)] = r
 ratio = {(v["experts"], v["mode"]): v for v in t["vs_mofe"]}

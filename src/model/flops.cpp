@@ -27,14 +27,6 @@ StepFlops step_flops(const config::ModelConfig& c, const config::TrainConfig& tr
   }
   StepFlops f;
   f.forward = L * (attn_proj + scores + router + ffn_active) + head;
-  if (!config::is_peft(train.mode)) {
-    // dX = dY W^T for every linear; the score matmuls have two gradient operands each.
-    f.input_grad = L * (attn_proj + 2 * scores + router + ffn_active) + head;
-    // dW = dY^T X for trainable linears only.
-    f.weight_grad = L * (attn_proj + router + expert_trainable_share * ffn_active) + head;
-    f.expert_weight_grad_skipped = L * (1.0 - expert_trainable_share) * ffn_active;
-    return f;
-  }
   if (config::is_perft(train.mode)) {
     // PERFT: everything pretrained frozen. Nothing below layer 0's adapters needs a gradient,
     // so layer 0 computes no input gradient at all; the layers above pass it through their
@@ -47,12 +39,24 @@ StepFlops step_flops(const config::ModelConfig& c, const config::TrainConfig& tr
     if (train.mode == config::TrainMode::kPerftR) rows = T * double(peft.perft_topk);
     if (train.mode == config::TrainMode::kPerftE) rows = T * double(c.num_experts_per_tok);
     if (train.mode == config::TrainMode::kPerftD) rows = T * Na;
-    double mm = 2.0 * rows * 2 * D * DB;                                   // down and up
-    if (train.mode == config::TrainMode::kPerftR) mm += 2.0 * T * D * Na;  // adapter router
-    f.forward += L * mm;
-    f.input_grad += (L - 1) * mm;
-    f.weight_grad += L * mm;
-    f.adapter = L * mm + (L - 1) * mm + L * mm;  // forward, input and weight gradients
+    // Per layer: down and up on `rows`, the adapter router on every token (perft-r). Layer 0's
+    // adapters still pass their gradient from up to down (up's input), not below down.
+    const double updown = 2.0 * rows * D * DB;
+    const double arouter = train.mode == config::TrainMode::kPerftR ? 2.0 * T * D * Na : 0.0;
+    const double fwd = L * (2 * updown + arouter);
+    const double in_grad = L * updown + (L - 1) * (updown + arouter);
+    f.forward += fwd;
+    f.input_grad += in_grad;
+    f.weight_grad += fwd;
+    f.adapter = fwd + in_grad + fwd;  // forward, input and weight gradients
+    return f;
+  }
+  if (!config::is_peft(train.mode)) {
+    // dX = dY W^T for every linear; the score matmuls have two gradient operands each.
+    f.input_grad = L * (attn_proj + 2 * scores + router + ffn_active) + head;
+    // dW = dY^T X for trainable linears only.
+    f.weight_grad = L * (attn_proj + router + expert_trainable_share * ffn_active) + head;
+    f.expert_weight_grad_skipped = L * (1.0 - expert_trainable_share) * ffn_active;
     return f;
   }
   // PEFT: the base is frozen. With frozen embeddings nothing below layer 0's q/k/v needs a
