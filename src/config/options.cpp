@@ -296,30 +296,16 @@ ParsedRun parse_run_config(const std::vector<std::string>& args) {
       "is free on its node")("no-blas-probe", po::bool_switch(),
                              "skip the start-up matmul speed probe");
 
-  po::options_description all;
-  all.add(general)
-      .add(model)
-      .add(parallel)
-      .add(train)
-      .add(peft)
-      .add(perft)
-      .add(data)
-      .add(checkpoint)
-      .add(runtime);
-  po::options_description file_opts;  // everything but --config/--help may appear in a file
-  file_opts.add(model)
-      .add(parallel)
-      .add(train)
-      .add(peft)
-      .add(perft)
-      .add(data)
-      .add(checkpoint)
-      .add(runtime);
+  // Everything but --config/--help may also appear in a file, under its section's header.
   const std::map<std::string, const po::options_description*> sections = {
       {"model", &model},           {"parallel", &parallel},
       {"train", &train},           {"peft", &peft},
       {"perft", &perft},           {"data", &data},
       {"checkpoint", &checkpoint}, {"runtime", &runtime}};
+  po::options_description all, file_opts;
+  all.add(general);
+  for (const auto* group : {&model, &parallel, &train, &peft, &perft, &data, &checkpoint, &runtime})
+    all.add(*group), file_opts.add(*group);
 
   po::variables_map vm;
   try {

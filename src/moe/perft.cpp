@@ -17,11 +17,11 @@ BottleneckAdapterImpl::BottleneckAdapterImpl(int64_t hidden, const model::PerftS
                                              const ParamRole& role)
     : spec_(spec) {
   // Plain children so the names read down.weight / up.weight (as the router's router.weight).
-  down = register_module("down", torch::nn::Linear(
-                                     torch::nn::LinearOptions(hidden, spec.rank).bias(false)))
+  down = register_module("down",
+                         torch::nn::Linear(torch::nn::LinearOptions(hidden, spec.rank).bias(false)))
              ->weight;
-  up = register_module("up", torch::nn::Linear(
-                                 torch::nn::LinearOptions(spec.rank, hidden).bias(false)))
+  up = register_module("up",
+                       torch::nn::Linear(torch::nn::LinearOptions(spec.rank, hidden).bias(false)))
            ->weight;
   declare("down.weight", role);
   declare("up.weight", role);
@@ -66,9 +66,9 @@ PerftImpl::PerftImpl(int64_t hidden, const model::PerftSpec& spec, int64_t layer
     adapters->register_module(std::to_string(j), adapters_.back());
   }
   if (spec.variant == Variant::kRouted) {
-    router = register_module("router", torch::nn::Linear(torch::nn::LinearOptions(
-                                                      hidden, spec.adapters)
-                                                      .bias(false)))
+    router = register_module(
+                 "router",
+                 torch::nn::Linear(torch::nn::LinearOptions(hidden, spec.adapters).bias(false)))
                  ->weight;
     declare("router.weight", ParamRole::adapter_of(ParamRole{ParamKind::kRouter, layer}, ""));
   }

@@ -73,8 +73,7 @@ nlohmann::json read_perft_dir(const std::string& dir, const config::ModelConfig&
   for (const auto& t : st.view().tensors()) have[t.name] = &t;
   for (const auto& s : layout_of(adapters, cfg)) {
     auto it = have.find(kPrefix + s.name);
-    if (it == have.end())
-      throw UsageError("'" + wfile + "' lacks '" + kPrefix + s.name + "'");
+    if (it == have.end()) throw UsageError("'" + wfile + "' lacks '" + kPrefix + s.name + "'");
     if (it->second->shape != s.shape)
       throw UsageError("'" + wfile + "': '" + it->first + "' has shape " +
                        c10::str(c10::IntArrayRef(it->second->shape)) + ", this model needs " +

@@ -19,8 +19,8 @@
 #include "support/tiny.h"
 
 using namespace mofe;
-using testing::HasSubstr;
 using config::TrainMode;
+using testing::HasSubstr;
 
 namespace {
 
@@ -47,8 +47,9 @@ torch::Tensor reference_adapter(std::map<std::string, torch::Tensor>& p, const s
                                 const torch::Tensor& x, const config::PeftConfig& cfg) {
   auto z = torch::matmul(x, p[a + ".down.weight"].t());
   if (cfg.perft_adapter == "parallel")
-    z = cfg.perft_act == "silu" ? torch::silu(z) : cfg.perft_act == "relu" ? torch::relu(z)
-                                                                           : torch::gelu(z);
+    z = cfg.perft_act == "silu"   ? torch::silu(z)
+        : cfg.perft_act == "relu" ? torch::relu(z)
+                                  : torch::gelu(z);
   return torch::matmul(z, p[a + ".up.weight"].t());
 }
 
@@ -101,9 +102,9 @@ TEST(Perft, EachVariantMatchesAPerTokenReference) {
                  torch::matmul(xt, W(e + ".up_proj").t());
         auto out = torch::matmul(h, W(e + ".down_proj").t());
         if (k.mode == TrainMode::kPerftE)
-          out = out + reference_adapter(leaf, "perft.adapters." +
-                                                  std::to_string(top_i[s].item<int64_t>()),
-                                        xt, c.peft);
+          out = out +
+                reference_adapter(
+                    leaf, "perft.adapters." + std::to_string(top_i[s].item<int64_t>()), xt, c.peft);
         yt = yt + top_w[s] * out;
       }
       if (k.mode == TrainMode::kPerftR) {
@@ -114,8 +115,8 @@ TEST(Perft, EachVariantMatchesAPerTokenReference) {
         for (int64_t s = 0; s < c.peft.perft_topk; ++s) {
           const int64_t j = ai[s].item<int64_t>();
           ++adapter_rows[size_t(j)];
-          yt = yt + aw[s] * reference_adapter(leaf, "perft.adapters." + std::to_string(j), xt,
-                                              c.peft);
+          yt = yt +
+               aw[s] * reference_adapter(leaf, "perft.adapters." + std::to_string(j), xt, c.peft);
         }
       }
       if (k.mode == TrainMode::kPerftS || k.mode == TrainMode::kPerftD)
@@ -191,8 +192,7 @@ TEST(Perft, AtInitialisationEveryVariantIsTheFrozenModelExactly) {
 TEST(Perft, FrozenMeansFrozenAndOnlyAdaptersHoldOptimizerState) {
   for (auto mode : kVariants)
     for (const char* storage : {"fp32", "nf4"}) {
-      if (std::string(storage) == "nf4" && mode != TrainMode::kPerftR &&
-          mode != TrainMode::kPerftE)
+      if (std::string(storage) == "nf4" && mode != TrainMode::kPerftR && mode != TrainMode::kPerftE)
         continue;
       auto c = perft_config(mode, "float32");
       c.peft.frozen_dtype = storage;

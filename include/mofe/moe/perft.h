@@ -42,8 +42,8 @@ class BottleneckAdapterImpl : public torch::nn::Module,
 TORCH_MODULE(BottleneckAdapter);
 
 struct PerftOutput {
-  torch::Tensor y_TD;                  // the adapters' contribution, added to MoE(x)
-  RoutingResult route;                 // routed only: the adapter router's choices
+  torch::Tensor y_TD;                     // the adapters' contribution, added to MoE(x)
+  RoutingResult route;                    // routed only: the adapter router's choices
   std::vector<int64_t> rows_per_adapter;  // routed only: this rank's rows per adapter [N_a]
 };
 
