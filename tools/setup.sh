@@ -19,6 +19,8 @@ PKGS=(
   libssl-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
+  # the paper report's plots (tools/report.py)
+  python3-matplotlib
   # fuzzing the safetensors parser with libFuzzer (tools/fuzz.sh)
   clang libclang-rt-14-dev
 )
