@@ -10,7 +10,6 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
-#include <regex>
 
 #include "mofe/ckpt/model_dir.h"
 #include "mofe/ckpt/tensor_file.h"
@@ -335,8 +334,11 @@ void check_resume(const config::CheckpointConfig& cc, const config::RunConfig& r
       same("peft", k, std::string("--") + k);
   if (config::is_perft(run.train.mode))
     for (const char* k : {"perft_adapters", "perft_topk", "perft_rank", "perft_adapter",
-                          "perft_act", "frozen_dtype", "double_quant"})
-      same("peft", k, "--" + std::regex_replace(k, std::regex("_"), "-"));
+                          "perft_act", "frozen_dtype", "double_quant"}) {
+      std::string option = k;  // the command line's spelling: perft_rank -> --perft-rank
+      std::replace(option.begin(), option.end(), '_', '-');
+      same("peft", k, "--" + option);
+    }
 }
 
 void clean_unpublished(const std::string& dir) {

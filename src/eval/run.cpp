@@ -219,11 +219,11 @@ int run(const EvalConfig& cfg, EvalInputs& in, dist::MpiEnv& env) {
   auto world = dist::Communicator::world();
   auto groups = dist::ProcessGroups::build(world, cfg.parallel, mcfg.num_local_experts);
   auto backend = dist::make_backend(cfg.runtime.comm, in.device);
-  model::Transformer model(mcfg, groups, *backend,
-                           peft::inference_options(in.adapters, in.model->config(), torch::kFloat));
+  const auto build = peft::inference_options(in.adapters, mcfg, torch::kFloat);
+  model::Transformer model(mcfg, groups, *backend, build);
   io::load_into(*in.model, *model);
   if (!cfg.adapter.empty()) {
-    if (peft::is_perft_dir(cfg.adapter))
+    if (build.perft.any())
       peft::load_perft(cfg.adapter, *model);
     else
       peft::load_adapter(cfg.adapter, *model);
@@ -246,8 +246,8 @@ int run(const EvalConfig& cfg, EvalInputs& in, dist::MpiEnv& env) {
     for (const auto& d : t.docs)
       if (group_index.emplace(d.group, group_names.size()).second) group_names.push_back(d.group);
   const bool report = !cfg.routing_report.empty() && E > 0;
-  const auto perft = peft::inference_options(in.adapters, mcfg, torch::kFloat).perft;
-  const int64_t Na = perft.variant == model::PerftSpec::Variant::kRouted ? perft.adapters : 0;
+  const int64_t Na =
+      build.perft.variant == model::PerftSpec::Variant::kRouted ? build.perft.adapters : 0;
   RoutingCounts routing(report ? group_names.size() : 0, L, E);
   RoutingCounts adapter_routing(report && Na > 0 ? group_names.size() : 0, L, Na);
   std::vector<TaskResult> results(in.tasks.size());

@@ -1,7 +1,5 @@
 #include "mofe/moe/perft.h"
 
-#include <cmath>
-
 #include "mofe/model/precision.h"
 #include "mofe/moe/dispatch_plan.h"
 #include "mofe/moe/expert_bank.h"
@@ -42,11 +40,7 @@ torch::Tensor BottleneckAdapterImpl::forward(const torch::Tensor& x_TD) {
 
 void BottleneckAdapterImpl::reset(at::Generator& gen) {
   torch::NoGradGuard no_grad;
-  // torch::nn::Linear's default (kaiming_uniform with a = sqrt(5)): U(-1/sqrt(D), 1/sqrt(D)),
-  // drawn in float64 so the values do not depend on the dtype or device.
-  const double bound = 1.0 / std::sqrt(double(down.size(1)));
-  auto f64 = torch::TensorOptions().dtype(torch::kFloat64);
-  down.copy_(at::empty(down.sizes(), f64).uniform_(-bound, bound, gen));
+  down.copy_(model::linear_default_init(down.sizes(), gen));
   up.zero_();  // step 0 is the pretrained model
 }
 
@@ -108,9 +102,7 @@ torch::Tensor PerftImpl::forward_experts(const torch::Tensor& x_MD,
 void PerftImpl::reset(at::Generator& gen) {
   if (!router.defined()) return;
   torch::NoGradGuard no_grad;
-  const double bound = 1.0 / std::sqrt(double(router.size(1)));  // as torch::nn::Linear
-  auto f64 = torch::TensorOptions().dtype(torch::kFloat64);
-  router.copy_(at::empty(router.sizes(), f64).uniform_(-bound, bound, gen));
+  router.copy_(model::linear_default_init(router.sizes(), gen));
 }
 
 }  // namespace mofe::moe

@@ -219,16 +219,6 @@ void write_adapter(const std::string& dir, const io::ModelSource& src,
       names.push_back("lm_head.weight");
     }
   }
-  std::vector<torch::Tensor> keep;  // owns the bytes until the file is written
-  std::vector<io::StWriteTensor> out;
-  for (const auto& n : names) {
-    auto t = src.load(n).contiguous();
-    const bool f64 = t.scalar_type() == torch::kFloat64;
-    if (!f64) t = t.to(torch::kFloat);
-    keep.push_back(t);
-    out.push_back({to_peft_name(n), f64 ? io::StDtype::kF64 : io::StDtype::kF32, t.sizes().vec(),
-                   t.data_ptr(), size_t(t.numel()) * t.element_size()});
-  }
   std::vector<std::string> targets;
   for (const auto& t : peft.lora_targets) {
     const std::string h = hf_target(config::canonical_target(t), moe);
@@ -254,13 +244,32 @@ void write_adapter(const std::string& dir, const io::ModelSource& src,
       {"alpha_pattern", nlohmann::json::object()},
       {"revision", nullptr},
       {"base_model_name_or_path", base_model_name_or_path}};
+  write_adapter_files(dir, "adapter_model.safetensors", "adapter_config.json", src, names,
+                      to_peft_name, cfg);
+}
+
+void write_adapter_files(const std::string& dir, const std::string& weights_file,
+                         const std::string& config_file, const io::ModelSource& src,
+                         const std::vector<std::string>& names,
+                         const std::function<std::string(const std::string&)>& stored_name,
+                         const nlohmann::json& config) {
+  std::vector<torch::Tensor> keep;  // owns the bytes until the file is written
+  std::vector<io::StWriteTensor> out;
+  for (const auto& n : names) {
+    auto t = src.load(n).contiguous();
+    const bool f64 = t.scalar_type() == torch::kFloat64;
+    if (!f64) t = t.to(torch::kFloat);
+    keep.push_back(t);
+    out.push_back({stored_name(n), f64 ? io::StDtype::kF64 : io::StDtype::kF32, t.sizes().vec(),
+                   t.data_ptr(), size_t(t.numel()) * t.element_size()});
+  }
   fs::create_directories(dir);
-  io::write_safetensors((fs::path(dir) / "adapter_model.safetensors").string(), out,
-                        {{"format", "pt"}});
-  std::ofstream f(fs::path(dir) / "adapter_config.json");
-  f << cfg.dump(2) << "\n";
+  io::write_safetensors((fs::path(dir) / weights_file).string(), out, {{"format", "pt"}});
+  const fs::path cfg_path = fs::path(dir) / config_file;
+  std::ofstream f(cfg_path);
+  f << config.dump(2) << "\n";
   f.close();
-  if (!f) throw IoError("cannot write '" + (fs::path(dir) / "adapter_config.json").string() + "'");
+  if (!f) throw IoError("cannot write '" + cfg_path.string() + "'");
 }
 
 }  // namespace mofe::peft

@@ -1,7 +1,5 @@
 #include "mofe/peft/lora.h"
 
-#include <cmath>
-
 #include "mofe/core/error.h"
 #include "mofe/model/precision.h"
 #include "mofe/peft/dora.h"
@@ -35,11 +33,7 @@ torch::Tensor Lora::forward(const torch::Tensor& x, const torch::Tensor& base_y,
 
 void Lora::reset(const torch::Tensor&, at::Generator& gen) {
   torch::NoGradGuard no_grad;
-  const int64_t in = lora_A_->weight.size(1);
-  // kaiming_uniform_(a=sqrt(5)) on [r, in]: gain sqrt(2 / (1 + 5)), bound gain * sqrt(3 / in).
-  const double bound = 1.0 / std::sqrt(double(in));
-  auto a = torch::empty(lora_A_->weight.sizes(), torch::kFloat64).uniform_(-bound, bound, gen);
-  lora_A_->weight.copy_(a);
+  lora_A_->weight.copy_(model::linear_default_init(lora_A_->weight.sizes(), gen));
   lora_B_->weight.zero_();
 }
 

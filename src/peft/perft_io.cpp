@@ -7,6 +7,7 @@
 #include "mofe/core/error.h"
 #include "mofe/io/hf_model.h"
 #include "mofe/io/safetensors.h"
+#include "mofe/peft/adapter_io.h"
 #include "mofe/peft/layout.h"
 #include "mofe/peft/policy.h"
 
@@ -16,12 +17,10 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string config_path(const std::string& dir) {
-  return (fs::path(dir) / "perft_config.json").string();
-}
-std::string weights_path(const std::string& dir) {
-  return (fs::path(dir) / "perft_adapters.safetensors").string();
-}
+const char* kConfigFile = "perft_config.json";
+const char* kWeightsFile = "perft_adapters.safetensors";
+std::string config_path(const std::string& dir) { return (fs::path(dir) / kConfigFile).string(); }
+std::string weights_path(const std::string& dir) { return (fs::path(dir) / kWeightsFile).string(); }
 const std::string kPrefix = "model.";
 
 std::vector<model::ParamSpec> layout_of(const nlohmann::json& adapters,
@@ -58,8 +57,9 @@ nlohmann::json read_perft_dir(const std::string& dir, const config::ModelConfig&
   } catch (const UsageError& e) {
     throw UsageError("'" + file + "': " + e.what());
   }
+  const nlohmann::json model = cfg.to_json();
   for (const char* k : {"hidden_size", "num_hidden_layers", "num_local_experts"}) {
-    const int64_t want = nlohmann::json(cfg.to_json()).value(k, int64_t(-1));
+    const int64_t want = model.value(k, int64_t(-1));
     if (j.value(k, int64_t(-1)) != want)
       throw UsageError("'" + file + "': " + k + " " + j.value(k, nlohmann::json()).dump() +
                        ", the model has " + std::to_string(want) +
@@ -102,16 +102,10 @@ void write_perft(const std::string& dir, const io::ModelSource& src, const nlohm
   const auto& cfg = src.config();
   const auto peft = config::PeftConfig::from_json(adapters.at("peft"));
   const auto mode = config::parse_train_mode(adapters.at("mode").get<std::string>());
-  std::vector<torch::Tensor> keep;  // owns the bytes until the file is written
-  std::vector<io::StWriteTensor> out;
+  std::vector<std::string> names;
   nlohmann::json shapes = nlohmann::json::object();
   for (const auto& s : layout_of(adapters, cfg)) {
-    auto t = src.load(s.name).contiguous();
-    const bool f64 = t.scalar_type() == torch::kFloat64;
-    if (!f64) t = t.to(torch::kFloat);
-    keep.push_back(t);
-    out.push_back({kPrefix + s.name, f64 ? io::StDtype::kF64 : io::StDtype::kF32, t.sizes().vec(),
-                   t.data_ptr(), size_t(t.numel()) * t.element_size()});
+    names.push_back(s.name);
     shapes[kPrefix + s.name] = s.shape;
   }
   nlohmann::json j = {{"format", "mofe-perft"},
@@ -128,12 +122,9 @@ void write_perft(const std::string& dir, const io::ModelSource& src, const nlohm
                       {"num_local_experts", cfg.num_local_experts},
                       {"tensors", shapes},
                       {"base_model_name_or_path", base_model_name_or_path}};
-  fs::create_directories(dir);
-  io::write_safetensors(weights_path(dir), out, {{"format", "pt"}});
-  std::ofstream f(config_path(dir));
-  f << j.dump(2) << "\n";
-  f.close();
-  if (!f) throw IoError("cannot write '" + config_path(dir) + "'");
+  write_adapter_files(
+      dir, kWeightsFile, kConfigFile, src, names, [](const std::string& n) { return kPrefix + n; },
+      j);
 }
 
 }  // namespace mofe::peft

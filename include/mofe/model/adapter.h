@@ -9,6 +9,7 @@
 #include <ATen/core/Generator.h>
 #include <torch/torch.h>
 
+#include <cmath>
 #include <functional>
 #include <memory>
 #include <string>
@@ -60,6 +61,15 @@ struct PerftSpec {
   std::string act = "silu";
   bool any() const { return variant != Variant::kNone; }
 };
+
+// torch::nn::Linear's default initialisation of a weight [out, in] (kaiming_uniform_ with
+// a = sqrt(5): gain sqrt(2 / 6), bound gain * sqrt(3 / in) = 1 / sqrt(in)), drawn in float64
+// from `gen` so the values depend neither on the dtype nor on the device: LoRA's A, PERFT's
+// down projections and adapter router.
+inline torch::Tensor linear_default_init(at::IntArrayRef shape_out_in, at::Generator& gen) {
+  const double bound = 1.0 / std::sqrt(double(shape_out_in[1]));
+  return torch::empty(shape_out_in, torch::kFloat64).uniform_(-bound, bound, gen);
+}
 
 // A module whose trainable adapter tensors are initialised from a generator of their own
 // (init_adapters, model/transformer.h), not from the base weights.

@@ -12,6 +12,7 @@
 //                               routers/embeddings (modules_to_save) under their own names
 #pragma once
 
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -65,5 +66,14 @@ std::string from_peft_name(const std::string& peft_name);  // "" when not a peft
 void write_adapter(const std::string& dir, const io::ModelSource& src,
                    const std::vector<model::ParamSpec>& adapters, const config::PeftConfig& peft,
                    bool dora, const std::string& base_model_name_or_path);
+
+// DIR/weights_file: the tensors `names` of `src` in float32 (float64 stays float64), each
+// stored as stored_name(name); DIR/config_file: `config`. What peft's adapter directory and
+// PERFT's (peft/perft_io.h) are made of.
+void write_adapter_files(const std::string& dir, const std::string& weights_file,
+                         const std::string& config_file, const io::ModelSource& src,
+                         const std::vector<std::string>& names,
+                         const std::function<std::string(const std::string&)>& stored_name,
+                         const nlohmann::json& config);
 
 }  // namespace mofe::peft
