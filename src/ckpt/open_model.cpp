@@ -42,6 +42,7 @@ class CheckpointModel : public io::ModelSource {
     config::TrainConfig train;
     train.mode = config::parse_train_mode(run.at("train").value("mode", "mofe"));
     train.freeze_experts = run.at("train").value("freeze_experts", std::vector<int64_t>{});
+    train.train_parts = run.at("train").value("train_parts", std::vector<std::string>{});
     const auto peft = config::PeftConfig::from_json(run.value("peft", nlohmann::json::object()));
     const auto build = peft::build_options(train, peft, config_, torch::kFloat);
     for (const auto& s : model::param_layout(config_)) {

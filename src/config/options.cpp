@@ -120,8 +120,8 @@ ParsedRun parse_run_config(const std::vector<std::string>& args) {
   ParsedRun out;
   RunConfig& c = out.config;
   ModelConfig cli_model;
-  std::string config_file, model_config_file, mode = "mofe", freeze, targets = "q_proj,v_proj",
-                                              step_timeout = "auto";
+  std::string config_file, model_config_file, mode = "mofe", freeze, parts,
+                                              targets = "q_proj,v_proj", step_timeout = "auto";
   bool dry_run = false;
 
   po::options_description general("General");
@@ -181,6 +181,9 @@ ParsedRun parse_run_config(const std::vector<std::string>& args) {
       "weights to start from: a Hugging Face directory, a mofe model (import/merge), a "
       "checkpoint; or 'dense' for a dense Llama (no experts, everything trains)")(
       "freeze-experts", po::value(&freeze), "comma list of experts frozen in full mode, e.g. 0,2")(
+      "train-parts", po::value(&parts),
+      "full mode: train only these (comma list of embeddings, attention, norms, router, ffn, "
+      "head), e.g. ffn for an expert fine-tune that a merge keeps whole")(
       "steps", po::value(&t.steps)->default_value(t.steps), "optimizer steps")(
       "micro-batch", po::value(&t.micro_batch)->default_value(t.micro_batch),
       "sequences per rank per micro-step")(
@@ -352,6 +355,7 @@ ParsedRun parse_run_config(const std::vector<std::string>& args) {
   }
   t.mode = parse_train_mode(mode);
   t.freeze_experts = parse_int_list(freeze, "--freeze-experts");
+  t.train_parts = parse_name_list(parts);
   pf.lora_targets = parse_name_list(targets);
   out.dry_run = dry_run;
   // NaN and infinity pass every "x <= 0" check: no number option may be one.

@@ -33,6 +33,7 @@ nlohmann::json RunConfig::to_json() const {
   j["train"] = {{"mode", to_string(train.mode)},
                 {"model", train.init_model},
                 {"freeze_experts", train.freeze_experts},
+                {"train_parts", train.train_parts},
                 {"steps", train.steps},
                 {"micro_batch", train.micro_batch},
                 {"seq_len", train.seq_len},

@@ -12,6 +12,11 @@ bool TrainConfig::expert_frozen(int64_t e) const {
   return std::find(freeze_experts.begin(), freeze_experts.end(), e) != freeze_experts.end();
 }
 
+bool TrainConfig::part_trains(const std::string& part) const {
+  return train_parts.empty() ||
+         std::find(train_parts.begin(), train_parts.end(), part) != train_parts.end();
+}
+
 Recompute parse_recompute(const std::string& s) {
   if (s == "none") return Recompute::kNone;
   if (s == "moe") return Recompute::kMoe;
@@ -46,6 +51,14 @@ void TrainConfig::validate(int64_t num_experts) const {
     if (e < 0 || e >= num_experts)
       throw UsageError("--freeze-experts: expert " + std::to_string(e) + " out of range [0, " +
                        std::to_string(num_experts) + ")");
+  for (const auto& p : train_parts)
+    if (std::find_if(std::begin(kTrainParts), std::end(kTrainParts),
+                     [&](const char* k) { return p == k; }) == std::end(kTrainParts))
+      throw UsageError("--train-parts: unknown part '" + p +
+                       "' (expected embeddings, attention, norms, router, ffn or head)");
+  if (!train_parts.empty() && mode != TrainMode::kFull)
+    throw UsageError("--train-parts chooses what trains in --mode full; --mode " + to_string(mode) +
+                     " decides that itself");
   if (!freeze_experts.empty() && mode != TrainMode::kFull)
     throw UsageError(
         "--freeze-experts chooses which experts stay frozen in --mode full; in --mode " +

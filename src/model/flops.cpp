@@ -54,9 +54,15 @@ StepFlops step_flops(const config::ModelConfig& c, const config::TrainConfig& tr
   if (!config::is_peft(train.mode)) {
     // dX = dY W^T for every linear; the score matmuls have two gradient operands each.
     f.input_grad = L * (attn_proj + 2 * scores + router + ffn_active) + head;
-    // dW = dY^T X for trainable linears only.
-    f.weight_grad = L * (attn_proj + router + expert_trainable_share * ffn_active) + head;
-    f.expert_weight_grad_skipped = L * (1.0 - expert_trainable_share) * ffn_active;
+    // dW = dY^T X for trainable linears only (--train-parts may leave some out).
+    auto trains = [&](const char* part) {
+      return train.mode != config::TrainMode::kFull || train.part_trains(part) ? 1.0 : 0.0;
+    };
+    const double ffn_share = expert_trainable_share * trains("ffn");
+    f.weight_grad =
+        L * (trains("attention") * attn_proj + trains("router") * router + ffn_share * ffn_active) +
+        trains("head") * head;
+    f.expert_weight_grad_skipped = L * (1.0 - ffn_share) * ffn_active;
     return f;
   }
   // PEFT: the base is frozen. With frozen embeddings nothing below layer 0's q/k/v needs a

@@ -1,6 +1,7 @@
 #include "mofe/model/param_count.h"
 
 #include <set>
+#include <utility>
 
 namespace mofe::model {
 
@@ -35,6 +36,18 @@ ParamCount count_parameters(const config::ModelConfig& c, const config::TrainCon
     for (int64_t e = 0; e < E; ++e) frozen_experts += train.expert_frozen(e) ? 1 : 0;
     p.total = base;
     p.frozen = L * frozen_experts * p.per_expert;
+    if (train.mode == config::TrainMode::kFull && !train.train_parts.empty()) {
+      // Only the named parts train (a tied head is the embedding matrix).
+      const int64_t mlp = c.is_moe() ? (E - frozen_experts) * p.per_expert : ffn;
+      const std::pair<const char*, int64_t> parts[] = {
+          {"embeddings", V * D},    {"attention", L * attn},
+          {"norms", D + L * 2 * D}, {"router", c.is_moe() ? L * E * D : 0},
+          {"ffn", L * mlp},         {"head", c.tie_word_embeddings ? 0 : V * D}};
+      p.trainable = 0;
+      for (const auto& [name, n] : parts) p.trainable += train.part_trains(name) ? n : 0;
+      p.frozen = p.total - p.trainable;
+      return p;
+    }
     p.trainable = p.total - p.frozen;
     return p;
   }

@@ -6,6 +6,32 @@ namespace mofe::peft {
 
 using model::ParamKind;
 
+namespace {
+
+// The --train-parts name of a parameter kind ("" for adapters, which no part names).
+const char* part_of(ParamKind k) {
+  switch (k) {
+    case ParamKind::kEmbedding:
+      return "embeddings";
+    case ParamKind::kAttention:
+      return "attention";
+    case ParamKind::kNorm:
+      return "norms";
+    case ParamKind::kRouter:
+      return "router";
+    case ParamKind::kDenseMlp:
+    case ParamKind::kExpert:
+      return "ffn";
+    case ParamKind::kHead:
+      return "head";
+    case ParamKind::kAdapter:
+      break;
+  }
+  return "";
+}
+
+}  // namespace
+
 bool trainable(const model::ParamRole& role, const config::TrainConfig& train,
                const config::PeftConfig& peft) {
   if (role.is_adapter()) return config::adapters_only(train.mode);
@@ -13,6 +39,7 @@ bool trainable(const model::ParamRole& role, const config::TrainConfig& train,
     case config::TrainMode::kMofe:
       return role.kind != ParamKind::kExpert;
     case config::TrainMode::kFull:
+      if (!train.part_trains(part_of(role.kind))) return false;
       return role.kind != ParamKind::kExpert || !train.expert_frozen(role.expert);
     case config::TrainMode::kLora:
     case config::TrainMode::kDora:

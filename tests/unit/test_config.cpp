@@ -102,6 +102,18 @@ TEST(Config, FreezeExpertsList) {
   EXPECT_THAT(usage_error({"--freeze-experts", "a"}), HasSubstr("not an integer"));
 }
 
+TEST(Config, TrainPartsList) {
+  RunConfig c = parse({"--mode", "full", "--train-parts", "ffn,router"});
+  EXPECT_TRUE(c.train.part_trains("ffn"));
+  EXPECT_TRUE(c.train.part_trains("router"));
+  EXPECT_FALSE(c.train.part_trains("attention"));
+  EXPECT_TRUE(parse({"--mode", "full"}).train.part_trains("attention"));  // default: all
+  EXPECT_THAT(usage_error({"--mode", "full", "--train-parts", "ffn,mlp"}),
+              HasSubstr("--train-parts: unknown part 'mlp'"));
+  EXPECT_THAT(usage_error({"--train-parts", "ffn"}),
+              HasSubstr("--train-parts chooses what trains in --mode full"));
+}
+
 TEST(Config, ModelConfigJsonRoundTripInHfVocabulary) {
   mofe::config::ModelConfig m;
   m.num_local_experts = 8;

@@ -118,6 +118,29 @@ TEST(Model, ParameterCountsMatchClosedForm) {
   }
 }
 
+TEST(Model, TrainPartsCountsMatchClosedForm) {
+  // --train-parts in full mode: the closed form (what --dry-run prints) equals what the
+  // built model leaves trainable, for dense and MoE models, with and without frozen experts.
+  const std::vector<std::vector<std::string>> choices = {
+      {"ffn"}, {"attention", "norms"}, {"embeddings", "head"}, {"router", "ffn"}};
+  for (int64_t experts : {0, 4}) {
+    for (const auto& parts : choices) {
+      auto cfg = fixtures::tiny_config(experts);
+      cfg.train.mode = config::TrainMode::kFull;
+      cfg.train.train_parts = parts;
+      if (experts) cfg.train.freeze_experts = {1};
+      auto groups = fixtures::solo_groups(experts);
+      auto backend = dist::make_backend("mpi", torch::kCPU);
+      model::Transformer m(cfg.model, groups, *backend);
+      train::apply_freezing(*m, cfg.train);
+      auto count = model::count_parameters(cfg.model, cfg.train);
+      EXPECT_GT(count.trainable, 0) << experts << " " << parts[0];
+      EXPECT_EQ(numel_where(*m, true), count.trainable) << experts << " " << parts[0];
+      EXPECT_EQ(numel_where(*m, false), count.frozen) << experts << " " << parts[0];
+    }
+  }
+}
+
 TEST(Model, MofeTrainableCountDoesNotGrowWithExperts) {
   // Only the router (E x D per layer) depends on E; the expert FFNs add nothing trainable.
   std::vector<int64_t> without_router;

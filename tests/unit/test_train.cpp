@@ -80,6 +80,26 @@ TEST(Train, FreezeExpertsSubset) {
   }
 }
 
+TEST(Train, TrainPartsFfnChangesTheMlpOnly) {
+  // An expert fine-tune for a merge (--mode full --train-parts ffn): the MLP weights move,
+  // everything else stays bitwise what it was and gets no optimizer state.
+  auto cfg = fixtures::tiny_config(0, "float32");
+  cfg.train.mode = config::TrainMode::kFull;
+  cfg.train.train_parts = {"ffn"};
+  auto run = make_run(cfg);
+  auto before = fixtures::snapshot(*run->trainer->model());
+  train_steps(*run, cfg, 3);
+  int64_t mlp = 0;
+  for (const auto& p : run->trainer->model()->named_parameters()) {
+    const bool is_mlp =
+        run->trainer->model()->params().at(p.key()).role.kind == model::ParamKind::kDenseMlp;
+    mlp += is_mlp ? 1 : 0;
+    EXPECT_EQ(torch::equal(p.value(), before[p.key()]), !is_mlp) << p.key();
+  }
+  EXPECT_EQ(mlp, cfg.model.num_hidden_layers * 3);
+  EXPECT_EQ(run->trainer->optimizer().state_count(), mlp);
+}
+
 TEST(Train, SameSeedSameLossCurve) {
   auto cfg = fixtures::tiny_config(4, "float32");
   std::vector<double> a, b;

@@ -33,12 +33,21 @@ inline bool is_perft(TrainMode m) {
 // Only adapters train (LoRA family or PERFT), the pretrained model is referenced, not saved.
 inline bool adapters_only(TrainMode m) { return is_peft(m) || is_perft(m); }
 
+// The parts --train-parts names: token embeddings, attention projections, RMSNorm weights,
+// routers, the MLP (dense or every expert), the LM head.
+inline constexpr const char* kTrainParts[] = {"embeddings", "attention", "norms",
+                                              "router",     "ffn",       "head"};
+
 struct TrainConfig {
   TrainMode mode = TrainMode::kMofe;
   std::string init_model;  // --model: "" (seeded init), "dense" (no experts), or a model path
   std::vector<int64_t> freeze_experts;  // --freeze-experts: extra frozen experts in full mode
-  int64_t steps = 300;                  // optimizer steps
-  int64_t micro_batch = 8;              // sequences per rank per micro-step
+  // --train-parts: in full mode, the only parts that train (empty: all of them); names from
+  // kTrainParts. "ffn" with nothing else is a dense fine-tune that puts what it learns where a
+  // MoFE merge takes it from: the MLP.
+  std::vector<std::string> train_parts;
+  int64_t steps = 300;      // optimizer steps
+  int64_t micro_batch = 8;  // sequences per rank per micro-step
   int64_t seq_len = 64;
   int64_t grad_accum = 1;  // micro-steps per optimizer step
   double lr = 3e-3;
@@ -59,6 +68,8 @@ struct TrainConfig {
 
   // True when expert `e` is frozen under this config.
   bool expert_frozen(int64_t e) const;
+  // True when --train-parts lets `part` (one of kTrainParts) train; says nothing of the mode.
+  bool part_trains(const std::string& part) const;
   void validate(int64_t num_experts) const;
 };
 

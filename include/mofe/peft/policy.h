@@ -1,7 +1,8 @@
 // The training policy of each mode, decided by role alone: which parameters train, how the
 // frozen ones are stored, which projections carry an adapter.
 //   mofe        everything but the expert FFNs (the paper's method)
-//   full        everything, except the experts named by --freeze-experts (Appendix A)
+//   full        everything, except the experts named by --freeze-experts (Appendix A) and the
+//               parts --train-parts leaves out
 //   lora/dora/qlora  the adapters only, as peft freezes the base model; --train-router and
 //               --train-embeddings also train the routers / embed_tokens and lm_head
 //   perft-r/e/s/d    the PERFT adapters (and adapter router) only: the whole MoE is frozen
