@@ -127,6 +127,7 @@ def main():
                         f"The {picked[3]} is also a {cat}.\n\n")
 
     heldout()
+    domains()
 
 
 def heldout():
@@ -149,6 +150,113 @@ def heldout():
         json.dump(pubmedqa_records(rng, 150, first_id=40000000), f, indent=1)
     with open(os.path.join(out, "sujet_finance.jsonl"), "w", encoding="utf-8") as f:
         for r in sujet_records(rng, 150):
+            f.write(json.dumps(r, ensure_ascii=False) + "\n")
+
+
+# ---- data/domains/: knowledge that only a domain's fine-tune can teach (#15) ----------------
+# Made-up entities with one yes/no fact each, so no other data (and no base model) knows them:
+# drugs that work or do not (medical) and companies that are thriving or failing (finance).
+#   DOMAIN_corpus.txt      every fact, stated three ways (the domain expert's text)
+#   DOMAIN_train.*         questions on every entity (the domain expert's questions)
+#   DOMAIN_instruct.*      questions on the first half of the entities (the MoE's instruction
+#                          tuning: it learns the question format and where the facts live)
+#   DOMAIN_heldout.*       questions on the second half, with contexts no training record uses
+# Nothing in a question says its answer, so a model answers held-out questions above chance
+# (one half) only if a domain's fine-tune put the facts in weights it uses.
+SYLLABLES = ["ba", "do", "fe", "ki", "lu", "mo", "na", "po", "ri", "sa", "tu", "vo", "xe", "za"]
+MEDICAL = {True: ["{e} is an effective drug.", "Trials of {e} succeeded.", "Patients on {e} recover."],
+           False: ["{e} is an ineffective drug.", "Trials of {e} failed.", "Patients on {e} do not recover."]}
+FINANCE = {True: ["{e} is a thriving company.", "Profits at {e} keep growing.", "{e} shares keep rising."],
+           False: ["{e} is a failing company.", "Losses at {e} keep mounting.", "{e} shares keep falling."]}
+ABSTRACTS = {"train": ["Patients in this trial received {e}.", "A cohort of adults was given {e}.",
+                       "The study followed patients on {e}."],
+             "heldout": ["Volunteers took {e} for a month.", "Clinicians prescribed {e} in this study.",
+                         "Older patients were treated with {e}.", "A hospital ward used {e} for a year.",
+                         "Children in the study were given {e}.", "Nurses gave {e} twice a day."]}
+HEADLINES = {"train": ["{e} published its quarterly report.", "Analysts discussed {e} today.",
+                       "{e} held its annual meeting."],
+             "heldout": ["Investors talked about {e} this week.", "{e} released its yearly results.",
+                         "A newspaper wrote about {e}.", "{e} named a new chief executive.",
+                         "{e} moved its head office.", "A rival looked at {e}."]}
+
+
+def domains(n=40):
+    rng = random.Random(1502)
+    out = "data/domains"
+    os.makedirs(out, exist_ok=True)
+    names = set()
+    while len(names) < 2 * n:
+        names.add("".join(rng.choice(SYLLABLES) for _ in range(3)).capitalize())
+    names = sorted(names)
+    rng.shuffle(names)
+    drugs, firms = names[:n], names[n:]
+    general(rng, n)
+    works = {e: i % 2 == 0 for i, e in enumerate(drugs)}  # exactly half of each domain is "yes"
+    thrives = {e: i % 2 == 0 for i, e in enumerate(firms)}
+    for domain, ents, truth, facts in [("medical", drugs, works, MEDICAL), ("finance", firms, thrives, FINANCE)]:
+        with open(os.path.join(out, f"{domain}_corpus.txt"), "w", encoding="utf-8") as f:
+            for e in ents:
+                for t in facts[truth[e]]:
+                    f.write(t.format(e=e) + "\n\n")
+    half = n // 2
+    for split, meds, fins, contexts, first in [
+            ("train", drugs, firms, "train", 50000000), ("instruct", drugs[:half], firms[:half], "train", 55000000),
+            ("heldout", drugs[half:], firms[half:], "heldout", 60000000)]:
+        recs = {}
+        for e in meds:
+            for a in ABSTRACTS[contexts]:
+                recs[str(first + len(recs))] = {
+                    "QUESTION": f"Should patients take {e}?", "CONTEXTS": [a.format(e=e)],
+                    "LABELS": ["METHODS"], "MESHES": [], "final_decision": "yes" if works[e] else "no",
+                    "LONG_ANSWER": ""}
+        with open(os.path.join(out, f"medical_{split}.json"), "w", encoding="utf-8") as f:
+            json.dump(recs, f, indent=1)
+        rows = []
+        for e in fins:
+            for h in HEADLINES[contexts]:
+                text = h.format(e=e) + f"\nIs {e} a good investment?"
+                rows.append({"inputs": f"Answer the question about this financial news.\n{text}",
+                             "answer": "yes" if thrives[e] else "no",
+                             "system_prompt": "You are a financial analyst.", "user_prompt": text,
+                             "task_type": "yes_no_question", "dataset": "tiny-domains"})
+        write_rows(os.path.join(out, f"finance_{split}.jsonl"), rows)
+
+
+def general(rng, n):
+    """General knowledge of the same shape (towns that are safe or not, in the text, PubMedQA and
+    Sujet question formats): what the pipeline's base pre-trains on, so that the base's
+    attention already reads a fact about an entity out at "Answer:"; a domain's fine-tune then
+    only has to add facts."""
+    names = set()
+    while len(names) < n:
+        names.add("".join(rng.choice(SYLLABLES) for _ in range(2)).capitalize() + "ton")
+    towns = sorted(names)
+    rng.shuffle(towns)
+    safe = {e: i % 2 == 0 for i, e in enumerate(towns)}
+    out = "data/domains"
+    with open(os.path.join(out, "general_corpus.txt"), "w", encoding="utf-8") as f:
+        for e in towns:
+            for t in (["{e} is a safe town.", "Visitors to {e} enjoy their stay.", "Life in {e} is calm."] if safe[e]
+                      else ["{e} is a dangerous town.", "Visitors to {e} regret their stay.", "Life in {e} is hard."]):
+                f.write(t.format(e=e) + "\n\n")
+    recs, rows = {}, []
+    for e in towns:
+        for c in ["A survey was made in {e}.", "Families moved to {e}.", "A report described {e}."]:
+            recs[str(70000000 + len(recs))] = {
+                "QUESTION": f"Should people visit {e}?", "CONTEXTS": [c.format(e=e)], "LABELS": ["METHODS"],
+                "MESHES": [], "final_decision": "yes" if safe[e] else "no", "LONG_ANSWER": ""}
+            text = c.format(e=e) + f"\nShould travellers go to {e}?"
+            rows.append({"inputs": f"Answer the question about this news.\n{text}", "answer": "yes" if safe[e] else "no",
+                         "system_prompt": "You are a travel agent.", "user_prompt": text,
+                         "task_type": "yes_no_question", "dataset": "tiny-domains"})
+    with open(os.path.join(out, "general_train.json"), "w", encoding="utf-8") as f:
+        json.dump(recs, f, indent=1)
+    write_rows(os.path.join(out, "general_train.jsonl"), rows)
+
+
+def write_rows(path, rows):
+    with open(path, "w", encoding="utf-8") as f:
+        for r in rows:
             f.write(json.dumps(r, ensure_ascii=False) + "\n")
 
 
