@@ -4,17 +4,26 @@
 # The MoFE paper's experiments as one chain of mofe commands (#15). jobs/mini/run.sh runs it in
 # miniature from bundled data on a CPU; jobs/paper/run.sh at the paper's scale from the inputs
 # named in jobs/paper/paths (TinyLlama and the datasets; nothing is downloaded).
-# Experiments (default: all four):
+# Experiments (default: all seven):
 #   table1   efficiency vs performance: full fine-tuning vs MoFE on each size, and the untuned
 #            merged model (paper Table 1)
 #   table2   MoFE vs LoRA, QLoRA, DoRA (Table 2), and PERFT-R / PERFT-E beside them
 #   domain   0, 2 or 4 medical experts in a 4-expert MoFE model (Table 3)
+#   compose  base-finance-medical expert counts 0-0-4, 0-2-2, 0-4-0, 3-1-0, 2-2-0, 1-3-0 (Table 4)
+#   basemodel  the general, medical or finance model as the base of 2 medical + 2 finance
+#            experts (Table 5)
+#   strategy base experts + instruction tuning; base experts + post-pretraining on medical and
+#            general text, then instruction tuning; medical experts + instruction tuning (Table 6)
 #   partial  k of 4 experts frozen in full fine-tuning, k = 0..4 (Appendix A)
 # The chain, each step one command:
 #   data-*      mofe preprocess: general, medical, finance, instruct (MMLU + MedMCQA)
 #   base        mini: a dense Llama of the tiny shape pre-trained on the general data;
 #               paper: TinyLlama imported
-#   expert-*    dense fine-tunes of the base: the medical and the finance expert
+#   expert-*    dense fine-tunes of the base: the medical and the finance expert (mini: of
+#               the MLP only, --train-parts ffn, so that what they learn is what a merge keeps)
+#   dense-*     mini only: full fine-tunes of the base on a domain, the domain bases of basemodel
+#               (paper: the experts themselves are full fine-tunes and serve as those bases)
+#   post-*      strategy: the merged model post-pre-trained (mofe mode) on medical + general text
 #   moe-*       mofe merge (mergekit-moe YAML, hidden gate) of base + experts
 #   train-*     the runs of each experiment on the instruct data
 #   eval-*      mofe eval on held-out MMLU, PubMedQA and Sujet-Finance questions
@@ -40,12 +49,12 @@ while (($#)); do
     --slurm) slurm=1 ;;
     --out) out=${2:-}; shift ;;
     --only) only=${2:-}; shift ;;
-    table1|table2|domain|partial) experiments+=("$1") ;;
-    *) usage "unknown argument '$1' (experiments: table1 table2 domain partial)" ;;
+    table1|table2|domain|compose|basemodel|strategy|partial) experiments+=("$1") ;;
+    *) usage "unknown argument '$1' (experiments: table1 table2 domain compose basemodel strategy partial)" ;;
   esac
   shift
 done
-((${#experiments[@]})) || experiments=(table1 table2 domain partial)
+((${#experiments[@]})) || experiments=(table1 table2 domain compose basemodel strategy partial)
 quick_flag=""
 ((quick == 0)) || quick_flag="--quick "
 mofe=${MOFE:-$root/build/mofe}
@@ -59,33 +68,48 @@ case $profile in
     if [ -z "$out" ]; then out=$root/runs/mini; ((quick == 0)) || out+=-quick; fi
     tok=$root/data/tokenizer.model
     d=$root/data/tiny h=$root/data/tiny_heldout
-    general=("$d/mmlu_hf.jsonl" "$d"/*_test.csv "$d/alpaca.jsonl" "$d/prompt_response.jsonl" "$d/corpus.txt")
-    medical=("$d/medmcqa.jsonl" "$d/ori_pqal.json") finance=("$d/sujet_finance.jsonl")
-    instruct=("$d/mmlu_hf.jsonl" "$d/medmcqa.jsonl")
-    eval_mmlu=$h eval_pubmedqa=$h/ori_pqal.json eval_finance=$h/sujet_finance.jsonl
+    k=$root/data/domains
+    general=("$d/mmlu_hf.jsonl" "$d"/*_test.csv "$d/alpaca.jsonl" "$d/prompt_response.jsonl" "$d/corpus.txt"
+             "$k/general_corpus.txt" "$k/general_train.json" "$k/general_train.jsonl")
+    # A domain's knowledge: made-up drugs and companies that only its corpus and training
+    # questions mention (data/README.md); held out: questions on the entities only the corpus
+    # named, in the PubMedQA and Sujet-Finance formats.
+    medical=("$d/medmcqa.jsonl" "$k/medical_corpus.txt" "$k/medical_train.json")
+    finance=("$d/sujet_finance.jsonl" "$k/finance_corpus.txt" "$k/finance_train.jsonl")
+    instruct=("$d/mmlu_hf.jsonl" "$d/medmcqa.jsonl" "$k/medical_instruct.json" "$k/finance_instruct.jsonl")
+    postpretrain=("$k/medical_corpus.txt" "$k/general_corpus.txt" "$d/corpus.txt")
+    eval_mmlu=$h eval_pubmedqa=$k/medical_heldout.json eval_finance=$k/finance_heldout.jsonl
     sizes=(2x 4x) seq=128 max_seq=129 base_inputs=data-general
     base_cmd() {  # a dense Llama of the bundled tiny shape, pre-trained on the general data
       "${mpirun[@]}" "$mofe" train --hidden-size 128 --intermediate-size 344 --num-layers 4 \
         --num-heads 4 --num-kv-heads 2 --vocab-size 384 --model dense --ep-size 1 \
         --data "$out/data-general" "${common[@]}" --steps "$base_steps" --lr 3e-3 --out-dir "$out/base"
     }
+    # The base pre-trains long enough (1500 steps) that its attention reads the general facts
+    # out at "Answer:" (data/README.md): the experts' MLPs then only add facts, and the merge
+    # keeps them. Runs use a low learning rate (as the paper's 3e-5 is low for TinyLlama) so
+    # that tuning the attention does not wash out what the experts' MLPs answer with.
     if ((quick)); then base_steps=30 expert_steps=15 run_steps=8 limit=(--limit 30)
-    else base_steps=300 expert_steps=120 run_steps=150 limit=(); fi
+    else base_steps=1500 expert_steps=600 run_steps=150 limit=(); fi
     common=(--tokenizer "$tok" --micro-batch 8 --seq-len "$seq" --log-every 25 --checkpoint-every 0)
-    run_hparams=(--lr 3e-3 --warmup-steps 2)
+    run_hparams=(--lr 3e-4 --warmup-steps 2)
+    expert_opts=(--mode full --train-parts ffn --lr 1e-2 --warmup-steps 2)
+    dense_opts=(--mode full --lr 3e-3 --warmup-steps 2)
+    domain_base() { echo "dense-$1"; }
     ;;
   paper)
     paths=${PATHS:-$root/jobs/paper/paths}
     [ -f "$paths" ] || usage "no inputs file '$paths' (copy jobs/paper/paths.example and fill it in)"
     # shellcheck source=/dev/null
     source "$paths"
-    for v in TINYLLAMA MMLU_TRAIN MEDMCQA_TRAIN SUJET_TRAIN GENERAL_TEXT MMLU_TEST PUBMEDQA SUJET_TEST; do
+    for v in TINYLLAMA MMLU_TRAIN MEDMCQA_TRAIN SUJET_TRAIN GENERAL_TEXT MEDICAL_TEXT MMLU_TEST PUBMEDQA SUJET_TEST; do
       [ -n "${!v:-}" ] || usage "$paths does not set $v"
       ((dry)) || [ -e "${!v}" ] || usage "$paths: $v='${!v}' does not exist"
     done
     [ -n "$out" ] || out=$root/runs/paper
     tok=$TINYLLAMA/tokenizer.model
     general=("$GENERAL_TEXT") medical=("$MEDMCQA_TRAIN") finance=("$SUJET_TRAIN")
+    postpretrain=("$MEDICAL_TEXT" "$GENERAL_TEXT")
     instruct=("$MMLU_TRAIN" "$MEDMCQA_TRAIN")
     eval_mmlu=$MMLU_TEST eval_pubmedqa=$PUBMEDQA eval_finance=$SUJET_TEST
     sizes=(2x 4x 8x) seq=${SEQ_LEN:-2048} max_seq=$((seq + 1)) base_inputs=""
@@ -96,6 +120,8 @@ case $profile in
     common=(--tokenizer "$tok" --micro-batch 4 --grad-accum "${GRAD_ACCUM:-512}" --seq-len "$seq"
             --log-every 1 --checkpoint-every 5 --precision "${PRECISION:-bf16-mixed}")
     run_hparams=(--lr 3e-5 --warmup-steps 0 --weight-decay 0.01)
+    expert_opts=(--mode full "${run_hparams[@]}")  # the paper's experts: full fine-tunes
+    domain_base() { echo "expert-$1"; }
     ;;
   *) usage "--profile mini or --profile paper" ;;
 esac
@@ -157,33 +183,43 @@ run_step data-general "" "${pre[@]}" --out "$out/data-general" "${general[@]}"
 run_step data-medical "" "${pre[@]}" --out "$out/data-medical" "${medical[@]}"
 run_step data-finance "" "${pre[@]}" --out "$out/data-finance" "${finance[@]}"
 run_step data-instruct "" "${pre[@]}" --out "$out/data-instruct" "${instruct[@]}"
+[[ " ${experiments[*]} " != *" strategy "* ]] \
+  || run_step data-postpretrain "" "${pre[@]}" --out "$out/data-postpretrain" "${postpretrain[@]}"
 run_step base "$base_inputs" base_cmd
 for dom in medical finance; do
   run_step "expert-$dom" "base data-$dom" "${mpirun[@]}" "$mofe" train --model "$out/base" --ep-size 1 \
-    --data "$out/data-$dom" "${common[@]}" --steps "$expert_steps" "${run_hparams[@]}" \
+    --data "$out/data-$dom" "${common[@]}" --steps "$expert_steps" "${expert_opts[@]}" \
     --out-dir "$out/expert-$dom"
+  if [ "$profile" = mini ] && [[ " ${experiments[*]} " == *" basemodel "* ]]; then
+    run_step "dense-$dom" "base data-$dom" "${mpirun[@]}" "$mofe" train --model "$out/base" --ep-size 1 \
+      --data "$out/data-$dom" "${common[@]}" --steps "$expert_steps" "${dense_opts[@]}" \
+      --out-dir "$out/dense-$dom"
+  fi
 done
 
 # ---- merges -----------------------------------------------------------------------------------
 prompt_of() {  # DOMAIN SLOT: the slot-th expert of a domain gets prompts of its own
   local -a base=("Which of these is a animal?" "Which of these is a fruit?"
                  "Which of these is a color?" "Which of these is a vehicle?")
-  local -a medical=("Which of these is a drug?" "Which of these is a organ?"
-                    "Answer the medical question: does the treatment help?" "Which of these is a disease?")
-  local -a finance=("Classify the sentiment of this financial news headline."
-                    "Which of these is a currency?" "The company's quarterly earnings" "Shares fell after")
+  local -a medical=("Should patients take the drug?" "Which of these is a organ?"
+                    "Patients in this trial received the drug." "Which of these is a drug?")
+  local -a finance=("Answer the question about this financial news."
+                    "Profits at the company keep growing." "Which of these is a currency?" "Shares keep falling.")
   local -n list=$1
   echo "[\"${list[$(($2 % 4))]}\"]"
 }
-# merge NAME EXPERT... : base + these experts (base | medical | finance), hidden gate.
+# merge NAME [--base STEP] EXPERT... : the base (or STEP's model) + these experts (base |
+# medical | finance), hidden gate.
 merge() {
-  local name=$1 inputs="base" e slot=0
+  local name=$1 base=base e slot=0
   shift
+  if [ "${1:-}" = --base ]; then base=$2; shift 2; fi
+  local inputs=$base
   local yml=$out/$name.yml
   # Written by the run that does the step (under --slurm each job walks the graph: only the
   # merge's own job writes its YAML).
   if ! ((dry)) && { [ -z "$only" ] || [ "$only" = "$name" ]; }; then
-    { echo "base_model: $out/base"; echo "gate_mode: hidden"; echo "dtype: float32"
+    { echo "base_model: $out/$base"; echo "gate_mode: hidden"; echo "dtype: float32"
       echo "experts_per_token: 2"; echo "experts:"
       for e in "$@"; do
         local src=$out/base
@@ -252,6 +288,32 @@ for exp in "${experiments[@]}"; do
       merge moe-med2 base base medical medical
       merge moe-med4 medical medical medical medical
       for k in 0 2 4; do train_eval domain "med$k" "moe-med$k" mofe; done ;;
+    compose)  # base-finance-medical counts of the 4 experts
+      for c in 0-0-4 0-2-2 0-4-0 3-1-0 2-2-0 1-3-0; do
+        IFS=- read -r nb nf nm <<< "$c"
+        mix=()
+        for ((i = 0; i < nb; i++)); do mix+=(base); done
+        for ((i = 0; i < nf; i++)); do mix+=(finance); done
+        for ((i = 0; i < nm; i++)); do mix+=(medical); done
+        merge "moe-c$nb$nf$nm" "${mix[@]}"
+        train_eval compose "$c" "moe-c$nb$nf$nm" mofe
+      done ;;
+    basemodel)  # 2 medical + 2 finance experts on each base
+      for b in general medical finance; do
+        bstep=base
+        [ "$b" = general ] || bstep=$(domain_base "$b")
+        merge "moe-b$b" --base "$bstep" medical medical finance finance
+        train_eval basemodel "$b" "moe-b$b" mofe
+      done ;;
+    strategy)
+      merge moe-med0 base base base base
+      merge moe-med4 medical medical medical medical
+      train_eval strategy base-instruct moe-med0 mofe
+      run_step post-pretrain "moe-med0 data-postpretrain" "${mpirun[@]}" "$mofe" train \
+        --model "$out/moe-med0" --mode mofe --data "$out/data-postpretrain" "${common[@]}" \
+        --steps "$run_steps" "${run_hparams[@]}" --out-dir "$out/post-pretrain"
+      train_eval strategy base-post-instruct post-pretrain mofe
+      train_eval strategy medical-instruct moe-med4 mofe ;;
     partial)
       # shellcheck disable=SC2046
       merge moe-4x $(composition 4x)

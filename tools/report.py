@@ -7,7 +7,10 @@ metrics.jsonl, training log, results JSON and routing report are), and writes to
 OUT_DIR/report):
   table1.md/.csv   efficiency vs performance: size, method, trainable, s/step, loss, accuracies
   table2.md/.csv   MoFE vs the PEFT baselines (and PERFT)
-  domain.md/.csv   accuracy by number of medical experts
+  domain.md/.csv   accuracy by number of medical experts (Table 3)
+  compose.md/.csv  accuracy by the base-finance-medical counts of the experts (Table 4)
+  basemodel.md/.csv  accuracy by the model the experts were merged onto (Table 5)
+  strategy.md/.csv  instruction tuning, post-pretraining first, medical experts (Table 6)
   partial.md/.csv  accuracy and cost by number of frozen experts
   loss_*.png, accuracy.png, trainable_vs_time.png, routing_*.png, REPORT.md
 REPORT.md states, for each claim of the paper the miniature can test, whether it holds here.
@@ -196,6 +199,16 @@ def verdict(ok):
     return "holds here" if ok else "does not hold here"
 
 
+def compare(claim, task, better, worse, label_better, label_worse):
+    """A claim that run `better` beats run `worse` on `task`, by more than two standard errors
+    of the difference."""
+    a, b = better["acc"][task], worse["acc"][task]
+    diff = a[0] - b[0]
+    se = math.sqrt((0 if math.isnan(a[1]) else a[1]) ** 2 + (0 if math.isnan(b[1]) else b[1]) ** 2)
+    return (claim, f"{label_better} {fmt_acc(a)} vs {label_worse} {fmt_acc(b)}: difference "
+            f"{diff:+.3f} ± {se:.3f}", verdict(diff > 2 * se) if se > 0 else verdict(diff > 0))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("root")
@@ -254,12 +267,43 @@ def main():
         pics.append(plot_losses(out, "domain", by["domain"]))
         d0, d4 = named.get(("domain", "med0")), named.get(("domain", "med4"))
         if d0 and d4:
-            a0, a4 = d0["acc"]["pubmedqa"], d4["acc"]["pubmedqa"]
-            diff = a4[0] - a0[0]
-            se = math.sqrt(a0[1] ** 2 + a4[1] ** 2)
-            claims.append(("Medical experts raise medical (PubMedQA) accuracy",
-                           f"4 medical {fmt_acc(a4)} vs 0 {fmt_acc(a0)}: difference {diff:+.3f} ± {se:.3f}",
-                           verdict(diff > 2 * se) if se > 0 else verdict(diff > 0)))
+            claims.append(compare("Medical experts raise medical (PubMedQA) accuracy", "pubmedqa", d4, d0,
+                                  "4 medical", "0"))
+    if "compose" in by:
+        rows = [[r["name"]] + cells(r) for r in by["compose"]]
+        md.append(write_table(out, "compose", "Table 4: compositions of 4 experts (base-finance-medical)",
+                              ["base-finance-medical"] + ACC_HEAD, rows))
+        pics.append(plot_losses(out, "compose", by["compose"]))
+        c004, c040 = named.get(("compose", "0-0-4")), named.get(("compose", "0-4-0"))
+        if c004 and c040:
+            claims.append(compare("Finance experts raise finance accuracy (4 finance vs 4 medical experts)",
+                                  "sujet-finance", c040, c004, "0-4-0", "0-0-4"))
+            claims.append(compare("Medical experts raise medical accuracy (4 medical vs 4 finance experts)",
+                                  "pubmedqa", c004, c040, "0-0-4", "0-4-0"))
+    if "basemodel" in by:
+        rows = [[r["name"]] + cells(r) for r in by["basemodel"]]
+        md.append(write_table(out, "basemodel", "Table 5: the base model of 2 medical + 2 finance experts",
+                              ["base model"] + ACC_HEAD, rows))
+        pics.append(plot_losses(out, "basemodel", by["basemodel"]))
+        g = named.get(("basemodel", "general"))
+        for dom, task in [("medical", "pubmedqa"), ("finance", "sujet-finance")]:
+            b = named.get(("basemodel", dom))
+            if g and b:
+                claims.append(compare(f"A {dom} base model raises {dom} accuracy over the general base",
+                                      task, b, g, f"{dom} base", "general base"))
+    if "strategy" in by:
+        rows = [[r["name"]] + cells(r) for r in by["strategy"]]
+        md.append(write_table(out, "strategy", "Table 6: training strategy", ["strategy"] + ACC_HEAD, rows))
+        pics.append(plot_losses(out, "strategy", by["strategy"]))
+        plain = named.get(("strategy", "base-instruct"))
+        post = named.get(("strategy", "base-post-instruct"))
+        med = named.get(("strategy", "medical-instruct"))
+        if plain and post:
+            claims.append(compare("Post-pretraining on medical text before instruction tuning raises medical "
+                                  "accuracy", "pubmedqa", post, plain, "post-pretrained", "instruction only"))
+        if plain and med:
+            claims.append(compare("Medical experts beat base experts on medical questions (both instruction-tuned)",
+                                  "pubmedqa", med, plain, "medical experts", "base experts"))
     if "partial" in by:
         rows = [[r["name"].replace("frozen", "")] + cells(r) for r in by["partial"]]
         md.append(write_table(out, "partial", "Appendix A: k of 4 experts frozen (full fine-tuning)",

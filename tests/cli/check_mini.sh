@@ -30,6 +30,9 @@ want = {"table1": (["size", "method"], {("2x", "full"), ("2x", "mofe"), ("2x", "
                                         ("4x", "full"), ("4x", "mofe"), ("4x", "untuned")}),
         "table2": (["method"], {(m,) for m in ["mofe", "lora", "qlora", "dora", "perft-r", "perft-e"]}),
         "domain": (["medical experts"], {("0",), ("2",), ("4",)}),
+        "compose": (["base-finance-medical"], {(c,) for c in ["0-0-4", "0-2-2", "0-4-0", "3-1-0", "2-2-0", "1-3-0"]}),
+        "basemodel": (["base model"], {("general",), ("medical",), ("finance",)}),
+        "strategy": (["strategy"], {("base-instruct",), ("base-post-instruct",), ("medical-instruct",)}),
         "partial": (["frozen experts"], {(str(k),) for k in range(5)})}
 for name, (keys, rows) in want.items():
     with open(os.path.join(d, name + ".csv")) as f:
@@ -42,18 +45,18 @@ for name, (keys, rows) in want.items():
         for c in row[len(keys) + 3:]:
             float(c.split(" ")[0])  # an accuracy in every accuracy cell
 text = open(os.path.join(d, "REPORT.md")).read()
-for t in ["Table 1", "Table 2", "Table 3", "Appendix A", "claims"]:
+for t in ["Table 1", "Table 2", "Table 3", "Table 4", "Table 5", "Table 6", "Appendix A", "claims"]:
     assert t in text, t
 pngs = [p for p in os.listdir(d) if p.endswith(".png")]
-need = {"loss_table1.png", "loss_table2.png", "loss_domain.png", "loss_partial.png", "accuracy.png",
-        "trainable_vs_time.png"}
+need = {"loss_table1.png", "loss_table2.png", "loss_domain.png", "loss_partial.png", "loss_compose.png",
+        "loss_basemodel.png", "loss_strategy.png", "accuracy.png", "trainable_vs_time.png"}
 assert need <= set(pngs), need - set(pngs)
 assert any(p.startswith("routing_") for p in pngs), "no routing picture"
 for p in pngs:
     b = open(os.path.join(d, p), "rb").read()
     assert b[:8] == b"\x89PNG\r\n\x1a\n" and len(b) > 10000, (p, len(b))
     assert p in text, f"{p} not in REPORT.md"
-print(f"report: 4 tables as expected, {len(pngs)} PNGs")
+print(f"report: 7 tables as expected, {len(pngs)} PNGs")
 PY
 
 MOFE=$mofe bash "$root/jobs/mini/run.sh" --quick --out "$out" > "$out.again" 2>&1 || fail "second run"
