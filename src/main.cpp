@@ -12,6 +12,7 @@
 #include "mofe/core/error.h"
 #include "mofe/core/fault.h"
 #include "mofe/core/log.h"
+#include "mofe/core/memory.h"
 #include "mofe/dist/mpi_env.h"
 
 namespace {
@@ -31,6 +32,7 @@ const char* kUsage =
 }  // namespace
 
 int main(int argc, char** argv) {
+  mofe::core::retain_freed_memory();
   mofe::dist::MpiEnv env(&argc, &argv);
   mofe::log::identity() = {env.world_rank(), env.world_size(), -1};
 

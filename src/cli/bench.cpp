@@ -132,7 +132,8 @@ int run_bench(const Args& args, dist::MpiEnv& env) {
       "comma list of none | moe | attention | full (memory and time of each level)")(
       "profile", po::value(&o.profile_dir),
       "write a Chrome trace of the timed steps of each configuration into DIR (LibTorch's "
-      "profiler, rank 0; chrome://tracing or Perfetto)");
+      "profiler, rank 0; chrome://tracing or Perfetto); on a GPU it also synchronises at each "
+      "phase boundary so that phases_s is exact");
 
   std::vector<config::RunConfig> runs;
   std::vector<std::string> frozen_option;  // per run: the --frozen-dtype entry it ran with
@@ -203,7 +204,10 @@ int run_bench(const Args& args, dist::MpiEnv& env) {
     train::Trainer trainer(cfg, groups, *backend, device);
     data::SyntheticLanguage lang(cfg.model.vocab_size, cfg.data.branching, cfg.data.seed);
     const int64_t mb = cfg.train.micro_batch, S = cfg.train.seq_len;
+    trainer.time_phases(!o.profile_dir.empty());
     double timed = 0;
+    // Per timed step: zero, forward, backward, sync, clip, optimizer (train::StepPhases).
+    std::vector<double> phases(6, 0.0);
     std::unique_ptr<torch::autograd::profiler::RecordProfile> profile;
     for (int64_t step = 0; step < cfg.train.steps; ++step) {
       if (step == o.warmup) {
@@ -218,8 +222,15 @@ int run_bench(const Args& args, dist::MpiEnv& env) {
       }
       auto batch = lang.batch((step * world.size() + world.rank()) * mb, mb, S);
       auto s = trainer.train_step({batch}, step);
-      if (step >= o.warmup) timed += s.step_time_s;
+      if (step >= o.warmup) {
+        timed += s.step_time_s;
+        const auto& p = s.phases;
+        const double parts[] = {p.zero_s, p.forward_s, p.backward_s,
+                                p.sync_s, p.clip_s,    p.optimizer_s};
+        for (size_t i = 0; i < phases.size(); ++i) phases[i] += parts[i] / double(o.steps);
+      }
     }
+    world.all_reduce(phases, dist::Reduce::kMax);
     profile.reset();
     // Slowest rank sets the pace: take the max over ranks of time and memory.
     // [4]: what the run added to the process (peak less what it held before the trainer was
@@ -266,6 +277,17 @@ int run_bench(const Args& args, dist::MpiEnv& env) {
           {"adapter", flops.adapter},
           {"total", flops.total()}}},
         {"achieved_gflops_per_rank", flops.total() / step_s / 1e9},
+        // Where a step's time goes (slowest rank per part; "other": the rest of the step, e.g.
+        // the batch's host-to-device copy and the loss reads).
+        {"phases_s",
+         {{"zero_grad", phases[0]},
+          {"forward", phases[1]},
+          {"backward", phases[2]},
+          {"grad_sync", phases[3]},
+          {"clip", phases[4]},
+          {"optimizer", phases[5]},
+          {"other",
+           step_s - (phases[0] + phases[1] + phases[2] + phases[3] + phases[4] + phases[5])}}},
         {"mfu", flops.total() / step_s / peak}};
     if (!o.checkpoint_dir.empty()) {
       // Checkpoint cost of this trained state: trainable-only (frozen experts recorded, not
@@ -306,6 +328,11 @@ int run_bench(const Args& args, dist::MpiEnv& env) {
                   cfg.train.recompute.c_str(), step_s, double(r["tokens_per_s"]), mx[1],
                   100 * mx[2] / mx[0], 100 * mx[3] / mx[0], flops.total() / 1e9,
                   100 * double(r["mfu"]), (long long)counts.trainable);
+    log::info0(line);
+    std::snprintf(line, sizeof line,
+                  "      phases (s/step): forward %.3f, backward %.3f, grad sync %.3f, clip %.3f, "
+                  "optimizer %.3f, zero %.3f",
+                  phases[1], phases[2], phases[3], phases[4], phases[5], phases[0]);
     log::info0(line);
   }
 

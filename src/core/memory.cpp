@@ -7,6 +7,13 @@
 
 namespace mofe::core {
 
+void retain_freed_memory() {
+#ifdef __GLIBC__
+  mallopt(M_TRIM_THRESHOLD, -1);  // never trim the heap's top
+  mallopt(M_MMAP_MAX, 0);         // every block from the heap, none mmap'd and unmapped on free
+#endif
+}
+
 void reset_peak_rss() {
   malloc_trim(0);
   std::ofstream("/proc/self/clear_refs") << "5";

@@ -24,18 +24,12 @@ double global_grad_norm(const ParamGroups& g, const dist::ProcessGroups& groups,
   return std::sqrt(sum_squares(g.dense.params) + expert_sq[0]);
 }
 
-double clip_grad_norm(ParamGroups& g, double max_norm, const dist::ProcessGroups& groups,
-                      dist::CommBackend& backend, double loss_scale) {
+Clip clip_grad_norm(const ParamGroups& g, double max_norm, const dist::ProcessGroups& groups,
+                    dist::CommBackend& backend, double loss_scale) {
   const double norm = global_grad_norm(g, groups, backend) / loss_scale;
   double scale = 1.0 / loss_scale;
   if (max_norm > 0 && std::isfinite(norm) && norm > max_norm) scale *= max_norm / (norm + 1e-6);
-  if (scale != 1.0) {
-    torch::NoGradGuard no_grad;
-    for (auto* group : {&g.dense, &g.experts})
-      for (auto& p : group->params)
-        if (p.grad().defined()) p.mutable_grad().mul_(scale);
-  }
-  return norm;
+  return {norm, scale};
 }
 
 }  // namespace mofe::train

@@ -149,6 +149,13 @@ ckpt::TrainState Trainer::train_state(bool with_frozen) {
   return st;
 }
 
+void Trainer::lap(double* slot) {
+  if (time_phases_) core::synchronize(device_);
+  const auto now = Clock::now();
+  if (slot) *slot += std::chrono::duration<double>(now - last_lap_).count();
+  last_lap_ = now;
+}
+
 std::pair<double, double> Trainer::forward_backward(const std::vector<data::Batch>& micro_batches,
                                                     std::vector<std::vector<int64_t>>* rows,
                                                     int64_t* global_input_tokens) {
@@ -173,6 +180,7 @@ std::pair<double, double> Trainer::forward_backward(const std::vector<data::Batc
   const bool fused_head = head && head->weight.defined() && !head->adapter();
   const bool keep_logits = cfg_.train.recompute == "none";
   std::vector<double> sums{0.0, 0.0};  // [loss sum, aux share]
+  lap(&phases_.sync_s);                // the token count's all-reduce
   for (const auto& b : micro_batches) {
     auto out = model_->forward(b.input_ids_BS.to(device_), !fused_head);
     auto targets = b.targets_BS.to(device_);
@@ -185,7 +193,9 @@ std::pair<double, double> Trainer::forward_backward(const std::vector<data::Batc
       loss_sum = loss_sum * std::nan("");
       loss = loss * std::nan("");
     }
+    lap(&phases_.forward_s);
     loss.backward();
+    lap(&phases_.backward_s);
     sums[0] += loss_sum.item<double>();
     sums[1] += out.aux_loss.item<double>() / accum;
     if (rows) {
@@ -206,20 +216,28 @@ std::pair<double, double> Trainer::forward_backward(const std::vector<data::Batc
   }
   grad_sync_.sync(params_);
   backend_.all_reduce_host(sums, groups_.world);
+  lap(&phases_.sync_s);
   return {sums[0] / global_tokens, sums[1]};
 }
 
 StepStats Trainer::train_step(const std::vector<data::Batch>& micro_batches, int64_t step) {
   const auto t0 = Clock::now();
+  phases_ = {};
+  lap(nullptr);
   optimizer_->zero_grad();
+  lap(&phases_.zero_s);
   StepStats s;
   s.step = step + 1;
   inject_nan_ = fault::nan_loss(step + 1);
   inject_inf_ = fault::inf_grad(step + 1);
   s.loss_scale = scaler_.enabled() ? scaler_.scale() : 0.0;
   std::tie(s.loss, s.aux_loss) = forward_backward(micro_batches, &s.rows_per_expert, &s.tokens);
-  // Under loss scaling the summed gradients come back to the loss's own scale in the clip.
-  s.grad_norm = clip_grad_norm(params_, cfg_.train.clip_grad, groups_, backend_, scaler_.scale());
+  // Under loss scaling the summed gradients come back to the loss's own scale through the clip
+  // factor, which the optimizer applies as it reads them.
+  const Clip clip =
+      clip_grad_norm(params_, cfg_.train.clip_grad, groups_, backend_, scaler_.scale());
+  s.grad_norm = clip.norm;
+  lap(&phases_.clip_s);
   s.lr = learning_rate(cfg_.train, step);
   // Loss and norm are global, so every rank makes the same decision.
   inject_nan_ = inject_inf_ = false;
@@ -230,9 +248,11 @@ StepStats Trainer::train_step(const std::vector<data::Batch>& micro_batches, int
   scaler_.update(!s.skipped);
   if (!s.skipped) {
     optimizer_->set_lr(s.lr);
-    optimizer_->step();
+    optimizer_->step(clip.scale);
   }
   core::synchronize(device_);  // so the step time includes queued device work
+  lap(&phases_.optimizer_s);
+  s.phases = phases_;
   s.step_time_s = std::chrono::duration<double>(Clock::now() - t0).count();
   return s;
 }

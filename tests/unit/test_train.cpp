@@ -1,9 +1,13 @@
 // The training loop on one process: frozen means frozen, full trains everything, the loss falls.
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <map>
+
 #include "mofe/config/options.h"
 #include "mofe/core/error.h"
 #include "mofe/dist/backend.h"
+#include "mofe/train/grad_clip.h"
 #include "mofe/train/lr_schedule.h"
 #include "mofe/train/optimizer.h"
 #include "mofe/train/trainer.h"
@@ -100,6 +104,23 @@ TEST(Train, TrainPartsFfnChangesTheMlpOnly) {
   EXPECT_EQ(run->trainer->optimizer().state_count(), mlp);
 }
 
+TEST(Train, StepPhasesAddUpToTheStep) {
+  // The bench's split of a step (#16): every part measured, none larger than the step, and
+  // together no more than the step's wall time.
+  auto cfg = fixtures::tiny_config(4, "float32");
+  cfg.train.mode = config::TrainMode::kFull;
+  auto run = make_run(cfg);
+  auto s = run->trainer->train_step({fixtures::synthetic_batch(cfg, 0, 2)}, 0);
+  const auto& p = s.phases;
+  const double sum = p.zero_s + p.forward_s + p.backward_s + p.sync_s + p.clip_s + p.optimizer_s;
+  EXPECT_GT(p.forward_s, 0);
+  EXPECT_GT(p.backward_s, 0);
+  EXPECT_GT(p.optimizer_s, 0);
+  for (double x : {p.zero_s, p.sync_s, p.clip_s}) EXPECT_GE(x, 0);
+  EXPECT_LE(sum, s.step_time_s * (1 + 1e-9));
+  EXPECT_GT(sum, 0.5 * s.step_time_s);
+}
+
 TEST(Train, SameSeedSameLossCurve) {
   auto cfg = fixtures::tiny_config(4, "float32");
   std::vector<double> a, b;
@@ -158,6 +179,50 @@ TEST(AdamW, FusedUpdateMatchesLibTorchAdamW) {
   }
   EXPECT_LT(fixtures::rel_err(p_ours, p_ref), 1e-14);
   EXPECT_EQ(ours.state_count(), 1);
+}
+
+TEST(Train, FullStepMatchesAnUnfusedReference) {
+  // #16: the step's clip and AdamW, however fused, against the plain sequence written out here
+  // (float64, full mode, clipping active): global norm, every gradient times the clip factor,
+  // then AdamW with decay on matrices only, for three steps. Same forward/backward on both.
+  auto cfg = fixtures::tiny_config(4, "float64");
+  cfg.train.mode = config::TrainMode::kFull;
+  cfg.train.clip_grad = 0.05;  // below the tiny model's norm: every step clips
+  cfg.train.warmup_steps = 1;
+  auto run = make_run(cfg), ref = make_run(cfg);
+  const auto& t = cfg.train;
+  std::map<std::string, std::pair<torch::Tensor, torch::Tensor>> moments;
+  int64_t clipped = 0;
+  for (int64_t step = 0; step < 3; ++step) {
+    const auto batch = fixtures::synthetic_batch(cfg, step * 2, 2);
+    run->trainer->train_step({batch}, step);
+    ref->trainer->optimizer().zero_grad();
+    ref->trainer->forward_backward({batch});
+    torch::NoGradGuard no_grad;
+    const double norm = train::global_grad_norm(ref->trainer->params(), ref->groups, *ref->backend);
+    const double scale = norm > t.clip_grad ? t.clip_grad / (norm + 1e-6) : 1.0;
+    clipped += scale < 1.0 ? 1 : 0;
+    const double lr = train::learning_rate(t, step);
+    const double bc1 = 1 - std::pow(t.beta1, double(step + 1));
+    const double bc2 = 1 - std::pow(t.beta2, double(step + 1));
+    for (auto& p : ref->trainer->model()->named_parameters()) {
+      if (!p.value().requires_grad()) continue;
+      auto& w = p.value();
+      auto g = w.grad() * scale;
+      auto& [m, v] = moments[p.key()];
+      if (!m.defined()) m = torch::zeros_like(w), v = torch::zeros_like(w);
+      m = t.beta1 * m + (1 - t.beta1) * g;
+      v = t.beta2 * v + (1 - t.beta2) * g * g;
+      const double wd = w.dim() >= 2 ? t.weight_decay : 0.0;
+      w.mul_(1 - lr * wd).sub_(lr / bc1 * m / (v.sqrt() / std::sqrt(bc2) + t.adam_eps));
+    }
+  }
+  EXPECT_EQ(clipped, 3);
+  EXPECT_GT(moments.size(), 0u);
+  for (const auto& p : run->trainer->model()->named_parameters()) {
+    const auto& r = ref->trainer->model()->named_parameters()[p.key()];
+    EXPECT_LT((p.value() - r).abs().max().item<double>(), 1e-12) << p.key();
+  }
 }
 
 // #11 item 15: the default watchdog is on and generous. Until three steps are seen it waits

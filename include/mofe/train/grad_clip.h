@@ -13,10 +13,15 @@ namespace mofe::train {
 double global_grad_norm(const ParamGroups& g, const dist::ProcessGroups& groups,
                         dist::CommBackend& backend);
 
-// Scales every trainable gradient by min(1, max_norm / norm). Returns the norm before clipping.
-// loss_scale: the gradients hold loss_scale x the true gradient (train/loss_scale.h); the norm
-// is that of the true gradient, and the division by the scale shares the clip's one pass.
-double clip_grad_norm(ParamGroups& g, double max_norm, const dist::ProcessGroups& groups,
-                      dist::CommBackend& backend, double loss_scale = 1.0);
+// Global-norm clipping without a pass of its own: the norm of the true gradient and the factor
+// every gradient is to be multiplied by, min(1, max_norm / norm) / loss_scale, which the
+// optimizer applies as it reads each gradient (AdamW::step(grad_scale)). loss_scale: the
+// gradients hold loss_scale x the true gradient (train/loss_scale.h).
+struct Clip {
+  double norm;   // before clipping, of the true gradient
+  double scale;  // the factor for every gradient
+};
+Clip clip_grad_norm(const ParamGroups& g, double max_norm, const dist::ProcessGroups& groups,
+                    dist::CommBackend& backend, double loss_scale = 1.0);
 
 }  // namespace mofe::train

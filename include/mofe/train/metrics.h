@@ -8,6 +8,18 @@
 
 namespace mofe::train {
 
+// Wall time of each part of one optimizer step (summed over its micro-steps): where a step's
+// time goes, for `mofe bench` (#16). On a GPU the parts are exact only when the trainer
+// synchronises at each boundary (Trainer::time_phases), which the bench asks for.
+struct StepPhases {
+  double zero_s = 0;       // dropping the previous step's gradients
+  double forward_s = 0;    // forward passes and losses
+  double backward_s = 0;   // autograd: input and weight gradients, expert exchange in reverse
+  double sync_s = 0;       // gradient all-reduces (and the loss/token reductions)
+  double clip_s = 0;       // global norm and clipping
+  double optimizer_s = 0;  // the AdamW update (and its state's first allocation)
+};
+
 struct StepStats {
   int64_t step = 0;     // 1-based count of optimizer steps done
   double loss = 0;      // mean LM loss over the global batch (all ranks, micro-steps)
@@ -20,6 +32,7 @@ struct StepStats {
   double loss_scale = 0;  // the loss scale the step ran with; 0 when the run scales no loss
   int64_t tokens = 0;     // loss tokens in the global batch
   std::vector<std::vector<int64_t>> rows_per_expert;  // [layer][E], global, summed over micro-steps
+  StepPhases phases;
 };
 
 class MetricsLogger {

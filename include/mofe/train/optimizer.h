@@ -36,8 +36,9 @@ class AdamW {
   AdamW(std::vector<Group> groups, const AdamWHyper& hyper);
   void set_lr(double lr) { hyper_.lr = lr; }
   double lr() const { return hyper_.lr; }
-  // One update of every parameter that has a gradient.
-  void step();
+  // One update of every parameter that has a gradient, read as grad_scale x the gradient (the
+  // clip factor: the clip folds into this pass instead of one of its own).
+  void step(double grad_scale = 1.0);
   // Drops the gradients (set to none: no memset; GradSync fills zeros where needed).
   void zero_grad();
 

@@ -6,6 +6,8 @@
 // layout (the equivalence tests rely on it).
 #pragma once
 
+#include <chrono>
+
 #include <torch/torch.h>
 
 #include <memory>
@@ -63,6 +65,9 @@ class Trainer {
   torch::ScalarType dtype() const { return dtype_; }  // of the parameters (the masters)
   torch::ScalarType compute_dtype() const { return compute_dtype_; }
   LossScaler& loss_scaler() { return scaler_; }
+  // Synchronise the device at each phase boundary, so that StepStats::phases are exact on a
+  // GPU (costs the overlap of queued work; the CPU needs nothing).
+  void time_phases(bool on) { time_phases_ = on; }
 
  private:
   config::RunConfig cfg_;
@@ -76,6 +81,11 @@ class Trainer {
   GradSync grad_sync_;
   LossScaler scaler_;
   bool inject_nan_ = false, inject_inf_ = false;
+  bool time_phases_ = false;
+  StepPhases phases_;  // of the step in progress
+  // Adds the time since the last call to `slot` (the first call of a step only marks).
+  void lap(double* slot);
+  std::chrono::steady_clock::time_point last_lap_;
   int64_t samples_ = 0;         // global training samples consumed by the steps done
   nlohmann::json init_source_;  // {"source": "init", "seed"} | {"source": "model", "path", ...}  //
                                 // test-only fault injection (core/fault.h)
