@@ -5,15 +5,19 @@
 namespace mofe::train {
 
 namespace {
+// The sum of the gradients' squared norms, read back once: on a GPU a read per tensor would
+// wait for the device hundreds of times a step. The same float64 arithmetic in the same order
+// as summing n * n on the host (each norm converted to double exactly), so the same bits.
 double sum_squares(const std::vector<torch::Tensor>& params) {
-  double s = 0;
+  torch::NoGradGuard no_grad;
+  torch::Tensor s;
   for (const auto& p : params)
     if (p.grad().defined()) {
       // norm() reduces without a temporary copy (and accumulates in double on the CPU).
-      const double n = p.grad().norm().item<double>();
-      s += n * n;
+      const auto n = p.grad().norm().to(torch::kDouble);
+      s = s.defined() ? s + n * n : n * n;
     }
-  return s;
+  return s.defined() ? s.item<double>() : 0.0;
 }
 }  // namespace
 

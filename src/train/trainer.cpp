@@ -179,8 +179,14 @@ std::pair<double, double> Trainer::forward_backward(const std::vector<data::Batc
   const auto& head = model_->lm_head;
   const bool fused_head = head && head->weight.defined() && !head->adapter();
   const bool keep_logits = cfg_.train.recompute == "none";
-  std::vector<double> sums{0.0, 0.0};  // [loss sum, aux share]
-  lap(&phases_.sync_s);                // the token count's all-reduce
+  // Loss sum and aux share, accumulated in float64 on the device and read back once after the
+  // loop (a read per micro-batch would make the host wait for each backward on a GPU); the
+  // same additions in the same order as summing on the host.
+  torch::Tensor loss_acc, aux_acc;
+  auto accumulate = [](torch::Tensor& acc, const torch::Tensor& x) {
+    acc = acc.defined() ? acc + x : x;
+  };
+  lap(&phases_.sync_s);  // the token count's all-reduce
   for (const auto& b : micro_batches) {
     auto out = model_->forward(b.input_ids_BS.to(device_), !fused_head);
     auto targets = b.targets_BS.to(device_);
@@ -196,8 +202,8 @@ std::pair<double, double> Trainer::forward_backward(const std::vector<data::Batc
     lap(&phases_.forward_s);
     loss.backward();
     lap(&phases_.backward_s);
-    sums[0] += loss_sum.item<double>();
-    sums[1] += out.aux_loss.item<double>() / accum;
+    accumulate(loss_acc, loss_sum.detach().to(torch::kDouble));
+    accumulate(aux_acc, out.aux_loss.detach().to(torch::kDouble) / accum);
     if (rows) {
       if (rows->empty()) rows->resize(out.rows_per_expert.size());
       for (size_t l = 0; l < out.rows_per_expert.size(); ++l) {
@@ -213,6 +219,11 @@ std::pair<double, double> Trainer::forward_backward(const std::vector<data::Batc
                                            : params_.dense.params.front();
     if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
     p.mutable_grad().view({-1})[0] = std::numeric_limits<double>::infinity();
+  }
+  std::vector<double> sums{0.0, 0.0};  // [loss sum, aux share]
+  if (loss_acc.defined()) {
+    const auto both = torch::stack({loss_acc, aux_acc}).cpu();
+    sums = {both[0].item<double>(), both[1].item<double>()};
   }
   grad_sync_.sync(params_);
   backend_.all_reduce_host(sums, groups_.world);
