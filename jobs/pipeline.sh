@@ -55,6 +55,7 @@ while (($#)); do
   shift
 done
 ((${#experiments[@]})) || experiments=(table1 table2 domain compose basemodel strategy partial)
+wants() { [[ " ${experiments[*]} " == *" $1 "* ]]; }  # EXPERIMENT: is it among those run?
 quick_flag=""
 ((quick == 0)) || quick_flag="--quick "
 mofe=${MOFE:-$root/build/mofe}
@@ -183,18 +184,18 @@ run_step data-general "" "${pre[@]}" --out "$out/data-general" "${general[@]}"
 run_step data-medical "" "${pre[@]}" --out "$out/data-medical" "${medical[@]}"
 run_step data-finance "" "${pre[@]}" --out "$out/data-finance" "${finance[@]}"
 run_step data-instruct "" "${pre[@]}" --out "$out/data-instruct" "${instruct[@]}"
-[[ " ${experiments[*]} " != *" strategy "* ]] \
-  || run_step data-postpretrain "" "${pre[@]}" --out "$out/data-postpretrain" "${postpretrain[@]}"
+! wants strategy || run_step data-postpretrain "" "${pre[@]}" --out "$out/data-postpretrain" "${postpretrain[@]}"
 run_step base "$base_inputs" base_cmd
+# finetune NAME DOMAIN OPTIONS...: a dense fine-tune of the base on the domain's data.
+finetune() {
+  local name=$1 dom=$2
+  shift 2
+  run_step "$name" "base data-$dom" "${mpirun[@]}" "$mofe" train --model "$out/base" --ep-size 1 \
+    --data "$out/data-$dom" "${common[@]}" --steps "$expert_steps" "$@" --out-dir "$out/$name"
+}
 for dom in medical finance; do
-  run_step "expert-$dom" "base data-$dom" "${mpirun[@]}" "$mofe" train --model "$out/base" --ep-size 1 \
-    --data "$out/data-$dom" "${common[@]}" --steps "$expert_steps" "${expert_opts[@]}" \
-    --out-dir "$out/expert-$dom"
-  if [ "$profile" = mini ] && [[ " ${experiments[*]} " == *" basemodel "* ]]; then
-    run_step "dense-$dom" "base data-$dom" "${mpirun[@]}" "$mofe" train --model "$out/base" --ep-size 1 \
-      --data "$out/data-$dom" "${common[@]}" --steps "$expert_steps" "${dense_opts[@]}" \
-      --out-dir "$out/dense-$dom"
-  fi
+  finetune "expert-$dom" "$dom" "${expert_opts[@]}"
+  if [ "$profile" = mini ] && wants basemodel; then finetune "dense-$dom" "$dom" "${dense_opts[@]}"; fi
 done
 
 # ---- merges -----------------------------------------------------------------------------------
@@ -233,6 +234,15 @@ merge() {
   run_step "$name" "${inputs% }" "${mpirun[@]}" "$mofe" merge "$yml" "$out/$name" --tokenizer "$tok" \
     --allow-identical-experts
 }
+# mix NB NF NM: the expert list of NB base, NF finance and NM medical experts, in that order;
+# merged as moe-cNBNFNM, so experiments that ask for the same mix share one model (and, through
+# train_eval, its runs).
+mix() {
+  local i
+  for ((i = 0; i < $1; i++)); do echo -n "base "; done
+  for ((i = 0; i < $2; i++)); do echo -n "finance "; done
+  for ((i = 0; i < $3; i++)); do echo -n "medical "; done
+}
 # A composition of SIZE experts: the base, medical, finance and the base again, repeated.
 composition() {
   local n=${1%x} i mix=(base medical finance base)
@@ -242,11 +252,15 @@ composition() {
 # ---- runs -------------------------------------------------------------------------------------
 # train_eval EXPERIMENT NAME MODEL METHOD [OPTIONS...]: trains MODEL with --mode METHOD (METHOD
 # "untuned": evaluates MODEL as merged) and evaluates it on the held-out questions; writes
-# OUT/runs-EXPERIMENT-NAME.json, what the report reads.
+# OUT/runs-EXPERIMENT-NAME.json, what the report reads. The steps are named by what they run
+# (model, method, options), so a run two experiments share (Table 3's 4 medical experts are
+# Table 4's 0-0-4 and Table 6's medical experts) trains and evaluates once.
 train_eval() {
   local exp=$1 name=$2 model=$3 method=$4
   shift 4
-  local run=$exp-$name evaluated input
+  local opts=$*
+  opts=${opts//--/}
+  local run=$model-$method${opts:+-${opts// /_}} evaluated input
   if [ "$method" = untuned ]; then
     evaluated=$out/$model input=$model
   else
@@ -259,10 +273,10 @@ train_eval() {
     --task mmlu,pubmedqa,sujet-finance --data "$eval_mmlu" --data "$eval_pubmedqa" \
     --data "$eval_finance" --tokenizer "$tok" "${limit[@]}" \
     --routing-report "$out/routing-$run.csv" --output "$out/eval-$run.json"
-  evals+=("eval-$run")
+  [[ " ${evals[*]-} " == *" eval-$run "* ]] || evals+=("eval-$run")
   ((dry)) || [ -n "$only" ] || printf '{"experiment": "%s", "name": "%s", "model": "%s", "method": "%s", "options": "%s", "train": "%s", "eval": "%s", "routing": "%s"}\n' \
     "$exp" "$name" "$model" "$method" "$*" "$( [ "$method" = untuned ] || echo "train-$run")" \
-    "eval-$run.json" "routing-$run.csv" > "$out/runs-$run.json"
+    "eval-$run.json" "routing-$run.csv" > "$out/runs-$exp-$name.json"
 }
 
 for exp in "${experiments[@]}"; do
@@ -279,23 +293,22 @@ for exp in "${experiments[@]}"; do
       for size in "${sizes[@]:1:1}"; do  # the paper's medium size (4 experts)
         # shellcheck disable=SC2046
         merge "moe-$size" $(composition "$size")
-        for m in mofe lora qlora dora perft-r perft-e; do
+        for m in mofe perft-r perft-e; do train_eval table2 "$size-$m" "moe-$size" "$m"; done
+        for m in lora qlora dora; do
           train_eval table2 "$size-$m" "moe-$size" "$m" --lora-targets q_proj,k_proj,v_proj,o_proj
         done
       done ;;
     domain)
-      merge moe-med0 base base base base
-      merge moe-med2 base base medical medical
-      merge moe-med4 medical medical medical medical
-      for k in 0 2 4; do train_eval domain "med$k" "moe-med$k" mofe; done ;;
+      for k in 0 2 4; do
+        # shellcheck disable=SC2046
+        merge "moe-c$((4 - k))0$k" $(mix $((4 - k)) 0 $k)
+        train_eval domain "med$k" "moe-c$((4 - k))0$k" mofe
+      done ;;
     compose)  # base-finance-medical counts of the 4 experts
       for c in 0-0-4 0-2-2 0-4-0 3-1-0 2-2-0 1-3-0; do
         IFS=- read -r nb nf nm <<< "$c"
-        mix=()
-        for ((i = 0; i < nb; i++)); do mix+=(base); done
-        for ((i = 0; i < nf; i++)); do mix+=(finance); done
-        for ((i = 0; i < nm; i++)); do mix+=(medical); done
-        merge "moe-c$nb$nf$nm" "${mix[@]}"
+        # shellcheck disable=SC2046
+        merge "moe-c$nb$nf$nm" $(mix "$nb" "$nf" "$nm")
         train_eval compose "$c" "moe-c$nb$nf$nm" mofe
       done ;;
     basemodel)  # 2 medical + 2 finance experts on each base
@@ -306,14 +319,16 @@ for exp in "${experiments[@]}"; do
         train_eval basemodel "$b" "moe-b$b" mofe
       done ;;
     strategy)
-      merge moe-med0 base base base base
-      merge moe-med4 medical medical medical medical
-      train_eval strategy base-instruct moe-med0 mofe
-      run_step post-pretrain "moe-med0 data-postpretrain" "${mpirun[@]}" "$mofe" train \
-        --model "$out/moe-med0" --mode mofe --data "$out/data-postpretrain" "${common[@]}" \
+      # shellcheck disable=SC2046
+      merge moe-c400 $(mix 4 0 0)
+      # shellcheck disable=SC2046
+      merge moe-c004 $(mix 0 0 4)
+      train_eval strategy base-instruct moe-c400 mofe
+      run_step post-pretrain "moe-c400 data-postpretrain" "${mpirun[@]}" "$mofe" train \
+        --model "$out/moe-c400" --mode mofe --data "$out/data-postpretrain" "${common[@]}" \
         --steps "$run_steps" "${run_hparams[@]}" --out-dir "$out/post-pretrain"
       train_eval strategy base-post-instruct post-pretrain mofe
-      train_eval strategy medical-instruct moe-med4 mofe ;;
+      train_eval strategy medical-instruct moe-c004 mofe ;;
     partial)
       # shellcheck disable=SC2046
       merge moe-4x $(composition 4x)

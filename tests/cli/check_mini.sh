@@ -63,10 +63,10 @@ MOFE=$mofe bash "$root/jobs/mini/run.sh" --quick --out "$out" > "$out.again" 2>&
 ! grep -E "^step [^ ]+: [0-9]+ s$" "$out.again" || fail "a second run redid finished steps"
 grep -q "step report: done before, skipped" "$out.again" || fail "a second run did not skip the report"
 
-err=$(MOFE=$mofe bash "$root/jobs/mini/run.sh" --quick --out "$out-lone" --only train-table1-2x-mofe 2>&1 >/dev/null)
+err=$(MOFE=$mofe bash "$root/jobs/mini/run.sh" --quick --out "$out-lone" --only train-moe-2x-mofe 2>&1 >/dev/null)
 rc=$?
 echo "$err"
 [ "$rc" -eq 2 ] || fail "a step without its input: exit $rc, expected 2"
-echo "$err" | grep -q "step train-table1-2x-mofe: its input '$out-lone/moe-2x' (step moe-2x) is missing" \
+echo "$err" | grep -q "step train-moe-2x-mofe: its input '$out-lone/moe-2x' (step moe-2x) is missing" \
   || fail "the message does not name the step and the file"
 echo "PASS"
