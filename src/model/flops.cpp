@@ -55,9 +55,7 @@ StepFlops step_flops(const config::ModelConfig& c, const config::TrainConfig& tr
     // dX = dY W^T for every linear; the score matmuls have two gradient operands each.
     f.input_grad = L * (attn_proj + 2 * scores + router + ffn_active) + head;
     // dW = dY^T X for trainable linears only (--train-parts may leave some out).
-    auto trains = [&](const char* part) {
-      return train.mode != config::TrainMode::kFull || train.part_trains(part) ? 1.0 : 0.0;
-    };
+    auto trains = [&](const char* part) { return train.part_trains(part) ? 1.0 : 0.0; };
     const double ffn_share = expert_trainable_share * trains("ffn");
     f.weight_grad =
         L * (trains("attention") * attn_proj + trains("router") * router + ffn_share * ffn_active) +
