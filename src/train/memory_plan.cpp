@@ -75,16 +75,14 @@ int64_t activation_bytes(const config::RunConfig& cfg, const model::BuildOptions
   }
   const double compute_bytes = cfg.runtime.mixed() ? 2.0 : double(dtype_bytes);
   // The head's logits (float32 or wider in every precision): a plain head (a parameter, no
-  // adapter: the trainer's fused loss) keeps them for backward and builds their gradient a
-  // chunk at a time; under --recompute it keeps none; a tied, adapted or compressed head keeps
-  // logits and their whole gradient.
+  // adapter: the trainer's fused loss) has one chunk of them at a time and keeps none; a tied,
+  // adapted or compressed head has the logits and their whole gradient at once.
   const double stats_bytes = std::max<double>(4, double(dtype_bytes));
   const auto head = build.plan_for(model::ParamRole{model::ParamKind::kHead}, "lm_head");
   const bool fused =
       !m.tie_word_embeddings && !head.adapter.any() && head.storage == quant::WeightStorage::kParam;
   const double chunk = 256 * V;  // model/lm_loss.cpp's row chunk
-  const double logits =
-      !fused ? 2 * T * V : (cfg.train.recompute == "none" ? T * V + chunk : 2 * chunk);
+  const double logits = fused ? chunk : 2 * T * V;
   return int64_t(layers * compute_bytes + logits * stats_bytes);
 }
 

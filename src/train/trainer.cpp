@@ -174,11 +174,9 @@ std::pair<double, double> Trainer::forward_backward(const std::vector<data::Batc
       cfg_.train.mode == config::TrainMode::kPerftR ? cfg_.peft.perft_aux_coef : 0.0;
 
   // A plain head (trainable or frozen, no adapter, not tied) is applied inside the loss, which
-  // never holds the [T, V] logit gradient whole; with --recompute it keeps no [T, V] logits
-  // either (model/lm_loss.h).
+  // never holds [T, V] logits or their gradient whole (model/lm_loss.h).
   const auto& head = model_->lm_head;
   const bool fused_head = head && head->weight.defined() && !head->adapter();
-  const bool keep_logits = cfg_.train.recompute == "none";
   // Loss sum and aux share, accumulated in float64 on the device and read back once after the
   // loop (a read per micro-batch would make the host wait for each backward on a GPU); the
   // same additions in the same order as summing on the host.
@@ -190,7 +188,7 @@ std::pair<double, double> Trainer::forward_backward(const std::vector<data::Batc
   for (const auto& b : micro_batches) {
     auto out = model_->forward(b.input_ids_BS.to(device_), !fused_head);
     auto targets = b.targets_BS.to(device_);
-    auto loss_sum = fused_head ? model::head_loss_sum(out.h_BSD, head->weight, targets, keep_logits)
+    auto loss_sum = fused_head ? model::head_loss_sum(out.h_BSD, head->weight, targets)
                                : model::lm_loss_sum(out.logits_BSV, targets);
     auto loss = loss_sum / global_tokens + out.aux_loss * (aux_coef / accum);
     if (adapter_aux_coef > 0) loss = loss + out.adapter_aux_loss * (adapter_aux_coef / accum);

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "mofe/dist/backend.h"
+#include "mofe/model/cross_entropy.h"
 #include "mofe/model/lm_loss.h"
 #include "mofe/model/param_count.h"
 #include "mofe/model/transformer.h"
@@ -155,6 +156,71 @@ TEST(Model, MofeTrainableCountDoesNotGrowWithExperts) {
   EXPECT_EQ(without_router[1], without_router[2]);
 }
 
+TEST(CrossEntropyRows, MatchLibTorchsCrossEntropyPerRowAndItsGradient) {
+  // The one-pass row kernel against LibTorch's cross_entropy (reduction none) and autograd's
+  // gradient of it, in float64 and float32: vocabularies that are and are not a multiple of
+  // the vector width, rows far from zero (the maximum is subtracted), ignored rows (loss 0,
+  // gradient rows 0), the gradient written in place of the logits or beside them.
+  for (auto dtype : {torch::kDouble, torch::kFloat}) {
+    const double tol = dtype == torch::kDouble ? 1e-12 : 2e-6;
+    for (int64_t V : {1, 7, 50, 1000, 32000}) {
+      torch::manual_seed(V);
+      auto x = torch::randn({9, V}, dtype) * 4;
+      x[1] += 800;            // exp would overflow without the max
+      x[2] -= 800;            // and underflow to a zero sum
+      x[3] = x[3] * 0 + 2.5;  // uniform row
+      auto targets = torch::randint(0, V, {9}, torch::kLong);
+      targets[4] = model::kIgnoreIndex;  // ignored
+      auto valid = targets != model::kIgnoreIndex;
+      auto xr = x.clone().set_requires_grad(true);
+      auto ref = torch::nn::functional::cross_entropy(
+          xr, targets,
+          torch::nn::functional::CrossEntropyFuncOptions().ignore_index(-100).reduction(
+              torch::kNone));
+      ref.sum().backward();
+      auto loss = torch::empty({9}, dtype), grad = torch::empty_like(x);
+      model::cross_entropy_rows(x, targets, valid, loss, grad);
+      EXPECT_LE(fixtures::rel_err(loss, ref.detach()), tol) << V << " " << dtype;
+      EXPECT_LE(fixtures::rel_err(grad, xr.grad()), tol) << V << " " << dtype;
+      EXPECT_EQ(loss[4].item<double>(), 0.0);
+      EXPECT_TRUE(torch::equal(grad[4], torch::zeros({V}, dtype)));
+      auto inplace = x.clone(), loss2 = torch::empty({9}, dtype);
+      model::cross_entropy_rows(inplace, targets, valid, loss2, inplace);
+      EXPECT_TRUE(torch::equal(loss2, loss)) << V;
+      EXPECT_TRUE(torch::equal(inplace, grad)) << V;
+      auto loss3 = torch::empty({9}, dtype);  // the loss alone, no gradient
+      model::cross_entropy_rows(x, targets, valid, loss3);
+      EXPECT_TRUE(torch::equal(loss3, loss)) << V;
+    }
+  }
+}
+
+TEST(CrossEntropyRows, ANanLogitMakesItsRowsLossNan) {
+  auto x = torch::zeros({2, 40});
+  x[1][17] = std::nan("");
+  auto loss = torch::empty({2});
+  model::cross_entropy_rows(x, torch::tensor({3, 3}, torch::kLong), torch::ones({2}, torch::kBool),
+                            loss);
+  EXPECT_TRUE(std::isfinite(loss[0].item<double>()));
+  EXPECT_TRUE(std::isnan(loss[1].item<double>()));
+}
+
+TEST(LmLoss, GradientIsFormedOnlyWhenAutogradWantsItAndConsumedOnce) {
+  torch::manual_seed(4);
+  auto h = torch::randn({2, 40, 8}, torch::kDouble).set_requires_grad(true);
+  auto W = torch::randn({30, 8}, torch::kDouble);
+  auto targets = torch::randint(0, 30, {2, 40}, torch::kLong);
+  auto with = model::head_loss_sum(h, W, targets);
+  {
+    torch::NoGradGuard no_grad;  // evaluation: the same loss, no graph
+    auto without = model::head_loss_sum(h, W, targets);
+    EXPECT_FALSE(without.requires_grad());
+    EXPECT_EQ(without.item<double>(), with.item<double>());
+  }
+  with.backward({}, /*retain_graph=*/true);
+  EXPECT_THROW(with.backward(), c10::Error);  // the kept gradient was handed on
+}
+
 TEST(LmLoss, MatchesCrossEntropyValueAndGradient) {
   // 600 rows: more than two chunks, the last one partial; some targets masked.
   torch::manual_seed(5);
@@ -172,3 +238,4 @@ TEST(LmLoss, MatchesCrossEntropyValueAndGradient) {
   EXPECT_NEAR(ours.item<double>(), ref.item<double>(), 1e-9);
   EXPECT_LT(fixtures::rel_err(g_ours, logits.grad()), 1e-12);
 }
+

@@ -342,10 +342,10 @@ TEST(LossScale, GradFaultTakesInfOnlyAndInfGoesWithGradOnly) {
   EXPECT_FALSE(fault::inf_grad(3));
 }
 
-TEST(HeadLoss, TrainableHeadGetsTheGradientOfTheLogitsPathWithOrWithoutKeptLogits) {
-  // head_loss_sum(h, W) against lm_loss_sum(h W^T) with autograd's matmul backward, float64:
-  // the loss, grad_h and grad_W, keeping the logits or recomputing them in backward. 600 rows:
-  // more than two chunks, the last one partial; some targets ignored.
+TEST(HeadLoss, TrainableHeadGetsTheGradientOfTheLogitsPath) {
+  // head_loss_sum(h, W) against LibTorch's cross_entropy of h W^T with autograd's matmul
+  // backward, float64: the loss, grad_h and grad_W. 600 rows: more than two chunks, the last
+  // one partial; some targets ignored.
   torch::manual_seed(3);
   const auto f64 = torch::TensorOptions().dtype(torch::kDouble);
   auto h0 = torch::randn({2, 300, 16}, f64);
@@ -353,21 +353,21 @@ TEST(HeadLoss, TrainableHeadGetsTheGradientOfTheLogitsPathWithOrWithoutKeptLogit
   auto targets = torch::randint(0, 50, {2, 300}, torch::kLong);
   targets.index_put_({0, torch::indexing::Slice(0, 7)}, model::kIgnoreIndex);
   auto h = h0.clone().requires_grad_(true), W = W0.clone().requires_grad_(true);
-  auto ref = model::lm_loss_sum(torch::matmul(h, W.t()), targets);
+  auto ref = torch::nn::functional::cross_entropy(
+      torch::matmul(h, W.t()).reshape({-1, 50}), targets.reshape({-1}),
+      torch::nn::functional::CrossEntropyFuncOptions().ignore_index(-100).reduction(torch::kSum));
   ref.backward();
-  for (bool keep : {true, false}) {
-    auto h2 = h0.clone().requires_grad_(true), W2 = W0.clone().requires_grad_(true);
-    auto got = model::head_loss_sum(h2, W2, targets, keep);
-    got.backward();
-    EXPECT_NEAR(got.item<double>(), ref.item<double>(), 1e-12 * ref.item<double>()) << keep;
-    EXPECT_LE(fixtures::rel_err(h2.grad(), h.grad()), 1e-12) << keep;
-    EXPECT_LE(fixtures::rel_err(W2.grad(), W.grad()), 1e-12) << keep;
-  }
+  auto h2 = h0.clone().requires_grad_(true), W2 = W0.clone().requires_grad_(true);
+  auto got = model::head_loss_sum(h2, W2, targets);
+  got.backward();
+  EXPECT_NEAR(got.item<double>(), ref.item<double>(), 1e-12 * ref.item<double>());
+  EXPECT_LE(fixtures::rel_err(h2.grad(), h.grad()), 1e-12);
+  EXPECT_LE(fixtures::rel_err(W2.grad(), W.grad()), 1e-12);
   // bf16 activations against a float32 master: the gradient of W arrives in float32, close to
   // the float32 one at bf16's resolution.
   auto hf = h0.to(torch::kFloat), Wf = W0.to(torch::kFloat).requires_grad_(true);
   auto hb = hf.to(torch::kBFloat16).requires_grad_(true);
-  auto lb = model::head_loss_sum(hb, Wf, targets, false);
+  auto lb = model::head_loss_sum(hb, Wf, targets);
   lb.backward();
   EXPECT_EQ(lb.scalar_type(), torch::kFloat);
   EXPECT_EQ(Wf.grad().scalar_type(), torch::kFloat);
