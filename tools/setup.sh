@@ -11,6 +11,9 @@ PKGS=(
   # engine: LibTorch (CPU) and a fast BLAS for it. Without libopenblas0-openmp Debian's
   # LibTorch falls back to the reference BLAS: ~4 instead of ~75 GFLOP/s per core.
   libtorch-dev libopenblas0-openmp
+  # tcmalloc for the mofe executable: glibc's heap fragments under a training step's pattern
+  # (CMakeLists.txt, MOFE_ALLOCATOR)
+  libgoogle-perftools-dev
   # distribution and I/O
   libopenmpi-dev openmpi-bin libhdf5-openmpi-dev hdf5-tools
   libboost-program-options-dev nlohmann-json3-dev libyaml-cpp-dev

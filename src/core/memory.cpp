@@ -1,5 +1,6 @@
 #include "mofe/core/memory.h"
 
+#include <dlfcn.h>
 #include <malloc.h>
 
 #include <fstream>
@@ -16,6 +17,12 @@ void retain_freed_memory() {
 
 void reset_peak_rss() {
   malloc_trim(0);
+  // tcmalloc (when the executable links it) keeps freed pages in its own page heap; its C API
+  // hands them back. Looked up at run time, so this library does not depend on the allocator.
+  using Release = void (*)();
+  if (auto* release =
+          reinterpret_cast<Release>(dlsym(RTLD_DEFAULT, "MallocExtension_ReleaseFreeMemory")))
+    release();
   std::ofstream("/proc/self/clear_refs") << "5";
 }
 
