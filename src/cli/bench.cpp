@@ -3,7 +3,8 @@
 //
 //   MFU = model FLOPs of this rank's step (model/flops.h) / step time / peak matmul FLOP/s,
 //   the peak being the best of fp32 matmul probes (n=2048 on CPU with the same threads, 8192 on
-//   a GPU) before and after the runs, on the same device.
+//   a GPU) before and after the runs, on the same device. Time ratios between runs are set
+//   against their executed FLOPs (model FLOPs plus what --recompute runs again).
 #include <malloc.h>
 
 #include <torch/csrc/autograd/profiler_legacy.h>
@@ -16,6 +17,7 @@
 #include <iterator>
 #include <nlohmann/json.hpp>
 #include <numeric>
+#include <set>
 #include <sstream>
 
 #include "mofe/ckpt/checkpoint.h"
@@ -46,7 +48,7 @@ namespace {
 struct BenchOptions {
   std::string preset = "tiny", experts = "2,4,8", modes = "mofe,full", json_file, comm = "mpi",
               device = "cpu", data_dir, checkpoint_dir, profile_dir, lora_targets = "q_proj,v_proj",
-              frozen_dtype = "auto", precision = "fp32", recompute = "none";
+              frozen_dtype = "auto", precision = "fp32", recompute = "auto";
   int64_t lora_r = 8;
   int64_t perft_rank = 8, perft_adapters = 4, perft_topk = 2;
   int64_t steps = 3, warmup = 1;
@@ -135,14 +137,17 @@ int run_bench(const Args& args, dist::MpiEnv& env) {
       "precision", po::value(&o.precision)->default_value(o.precision),
       "comma list of fp32 | bf16-mixed | fp16-mixed")(
       "recompute", po::value(&o.recompute)->default_value(o.recompute),
-      "comma list of none | moe | attention | full (memory and time of each level)")(
+      "comma list of auto | none | moe | attention | full (memory and time of each level; auto: "
+      "each mode's default)")(
       "profile", po::value(&o.profile_dir),
       "write a Chrome trace of the timed steps of each configuration into DIR (LibTorch's "
       "profiler, rank 0; chrome://tracing or Perfetto); on a GPU it also synchronises at each "
       "phase boundary so that phases_s is exact");
 
   std::vector<config::RunConfig> runs;
-  std::vector<std::string> frozen_option;  // per run: the --frozen-dtype entry it ran with
+  std::vector<std::string> frozen_option;     // per run: the --frozen-dtype entry it ran with
+  std::vector<std::string> recompute_option;  // per run: the --recompute entry it ran with
+  std::set<std::string> seen;                 // the runs already listed (see below)
   torch::Device device(torch::kCPU);
   bool help = false;
   const bool ok = agree_on_setup(
@@ -169,12 +174,19 @@ int run_bench(const Args& args, dist::MpiEnv& env) {
                     c.peft.frozen_dtype = "auto";
                   c.runtime.precision = precision;
                   c.train.recompute = recompute;
-                  frozen_option.push_back(frozen);
                   c.parallel.ep_size = o.ep_size > 0 ? o.ep_size : env.world_size();
                   c.runtime.threads = o.threads;
                   c.runtime.comm = o.comm;
                   c.runtime.device = o.device;
                   c.validate(env.world_size());
+                  // Lists can name one run twice (qlora's frozen storage is always nf4; auto
+                  // recomputation is none outside qlora): each run once, as first named.
+                  const std::string key = std::to_string(e) + " " + mode + " " +
+                                          c.peft.storage(c.train.mode) + " " + precision + " " +
+                                          config::to_string(c.train.recompute_level());
+                  if (!seen.insert(key).second) continue;
+                  frozen_option.push_back(frozen);
+                  recompute_option.push_back(recompute);
                   runs.push_back(c);
                 }
         device = core::select_device(runs.front().runtime, env.local_rank());
@@ -262,7 +274,8 @@ int run_bench(const Args& args, dist::MpiEnv& env) {
         {"frozen_dtype", cfg.peft.storage(cfg.train.mode)},
         {"frozen_dtype_option", frozen_option[results.size()]},
         {"precision", cfg.runtime.precision},
-        {"recompute", cfg.train.recompute},
+        {"recompute", config::to_string(cfg.train.recompute_level())},
+        {"recompute_option", recompute_option[results.size()]},
         {"ranks", world.size()},
         {"threads_per_rank", threads},
         {"step_time_s", step_s},
@@ -281,7 +294,9 @@ int run_bench(const Args& args, dist::MpiEnv& env) {
           {"weight_grad", flops.weight_grad},
           {"frozen_expert_weight_grad_skipped", flops.expert_weight_grad_skipped},
           {"adapter", flops.adapter},
-          {"total", flops.total()}}},
+          {"total", flops.total()},
+          {"recompute", flops.recompute},
+          {"executed", flops.executed()}}},
         {"achieved_gflops_per_rank", flops.total() / step_s / 1e9},
         // Where a step's time goes (slowest rank per part; "other": the rest of the step, e.g.
         // the batch's host-to-device copy and the loss reads).
@@ -325,9 +340,9 @@ int run_bench(const Args& args, dist::MpiEnv& env) {
                   o.preset.c_str(), (long long)cfg.model.num_local_experts,
                   config::to_string(cfg.train.mode).c_str(),
                   cfg.peft.storage(cfg.train.mode).c_str(), cfg.runtime.precision.c_str(),
-                  cfg.train.recompute.c_str(), step_s, double(r["tokens_per_s"]), mx[1],
-                  100 * mx[2] / mx[0], 100 * mx[3] / mx[0], flops.total() / 1e9,
-                  100 * double(r["mfu"]), (long long)counts.trainable);
+                  config::to_string(cfg.train.recompute_level()).c_str(), step_s,
+                  double(r["tokens_per_s"]), mx[1], 100 * mx[2] / mx[0], 100 * mx[3] / mx[0],
+                  flops.total() / 1e9, 100 * double(r["mfu"]), (long long)counts.trainable);
     log::info0(line);
     std::string split = "      phases (s/step):";
     for (size_t i = 0; i < phases.size(); ++i) {
@@ -351,7 +366,7 @@ int run_bench(const Args& args, dist::MpiEnv& env) {
           b["mode"] == "full") {
         const double tr = double(a["step_time_s"]) / double(b["step_time_s"]);
         const double fr =
-            double(a["flops_per_rank"]["total"]) / double(b["flops_per_rank"]["total"]);
+            double(a["flops_per_rank"]["executed"]) / double(b["flops_per_rank"]["executed"]);
         ratios.push_back({{"experts", a["experts"]},
                           {"time_ratio_mofe_over_full", tr},
                           {"flop_ratio_mofe_over_full", fr},
@@ -360,18 +375,29 @@ int run_bench(const Args& args, dist::MpiEnv& env) {
                            double(a["peak_rss_mb_per_rank"]) / double(b["peak_rss_mb_per_rank"])}});
       }
   // Every mode against mofe mode at each expert count: time ratio against FLOP ratio, memory.
+  // The partner is the mofe run given the same options: the same frozen storage and precision
+  // option, and the --recompute option as it resolves in mofe mode (qlora's auto recomputes
+  // every layer; mofe mode's auto recomputes nothing).
+  auto mofe_partner = [&](const nlohmann::json& a, const nlohmann::json& b) {
+    config::TrainConfig t;
+    t.recompute = a["recompute_option"].get<std::string>();
+    return a["frozen_dtype_option"] == b["frozen_dtype_option"] &&
+           a["precision"] == b["precision"] &&
+           b["recompute"] == config::to_string(t.recompute_level());
+  };
   nlohmann::json vs_mofe = nlohmann::json::array();
   for (const auto& a : results)
     for (const auto& b : results)
-      if (same_variant(a, b) && a["experts"] == b["experts"] && b["mode"] == "mofe" &&
+      if (mofe_partner(a, b) && a["experts"] == b["experts"] && b["mode"] == "mofe" &&
           a["mode"] != "mofe") {
         const double tr = double(a["step_time_s"]) / double(b["step_time_s"]);
         const double fr =
-            double(a["flops_per_rank"]["total"]) / double(b["flops_per_rank"]["total"]);
+            double(a["flops_per_rank"]["executed"]) / double(b["flops_per_rank"]["executed"]);
         const double mr = double(a["peak_rss_mb_per_rank"]) / double(b["peak_rss_mb_per_rank"]);
         const double rr = double(a["run_peak_mb_per_rank"]) / double(b["run_peak_mb_per_rank"]);
         vs_mofe.push_back({{"experts", a["experts"]},
                            {"mode", a["mode"]},
+                           {"recompute", a["recompute"]},
                            {"time_ratio_over_mofe", tr},
                            {"flop_ratio_over_mofe", fr},
                            {"time_vs_flop_ratio_error", tr / fr - 1.0},
@@ -379,9 +405,10 @@ int run_bench(const Args& args, dist::MpiEnv& env) {
                            {"run_memory_ratio_over_mofe", rr}});
         char line[256];
         std::snprintf(line, sizeof line,
-                      "E=%-2lld %-7s / mofe: time %.3f, FLOPs %.3f (%+.1f%%), peak memory %.2f",
+                      "E=%-2lld %-7s rc=%-9s / mofe: time %.3f, FLOPs %.3f (%+.1f%%), peak memory "
+                      "%.2f",
                       (long long)a["experts"].get<int64_t>(), a["mode"].get<std::string>().c_str(),
-                      tr, fr, 100 * (tr / fr - 1.0), mr);
+                      a["recompute"].get<std::string>().c_str(), tr, fr, 100 * (tr / fr - 1.0), mr);
         log::info0(line);
       }
   // Frozen storage, precision and recomputation against the plain run of the same experts and

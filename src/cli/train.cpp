@@ -105,7 +105,7 @@ void print_config(const config::RunConfig& c, const torch::Device& device, int t
       c.runtime.initial_loss_scale() > 0
           ? (c.runtime.dynamic_loss_scale() ? "dynamic" : c.runtime.loss_scale.c_str())
           : "",
-      c.train.recompute.c_str());
+      to_string(c.train.recompute_level()).c_str());
   log::info0(buf);
 }
 }  // namespace

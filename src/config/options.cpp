@@ -203,7 +203,8 @@ ParsedRun parse_run_config(const std::vector<std::string>& args) {
       "clip-grad", po::value(&t.clip_grad)->default_value(t.clip_grad),
       "global gradient-norm clip; <= 0 disables")(
       "recompute", po::value(&t.recompute)->default_value(t.recompute),
-      "per decoder layer, recompute in backward instead of storing activations: none | moe (the "
+      "per decoder layer, recompute in backward instead of storing activations: auto (full in "
+      "qlora mode, as peft's QLoRA preparation does; none otherwise) | none | moe (the "
       "feed-forward: router, all-to-all, experts) | attention | full (the whole layer)")(
       "seed", po::value(&t.seed)->default_value(t.seed), "seed of initialisation and data order")(
       "log-every", po::value(&t.log_every)->default_value(t.log_every),

@@ -46,7 +46,7 @@ nlohmann::json RunConfig::to_json() const {
                 {"beta2", train.beta2},
                 {"adam_eps", train.adam_eps},
                 {"clip_grad", train.clip_grad},
-                {"recompute", train.recompute},
+                {"recompute", to_string(train.recompute_level())},
                 {"seed", train.seed},
                 {"log_every", train.log_every},
                 {"out_dir", train.out_dir}};

@@ -23,7 +23,26 @@ Recompute parse_recompute(const std::string& s) {
   if (s == "attention") return Recompute::kAttention;
   if (s == "full") return Recompute::kFull;
   throw UsageError("--recompute: unknown value '" + s +
-                   "' (expected none, moe, attention or full)");
+                   "' (expected auto, none, moe, attention or full)");
+}
+
+std::string to_string(Recompute r) {
+  switch (r) {
+    case Recompute::kNone:
+      return "none";
+    case Recompute::kMoe:
+      return "moe";
+    case Recompute::kAttention:
+      return "attention";
+    case Recompute::kFull:
+      return "full";
+  }
+  return "none";
+}
+
+Recompute TrainConfig::recompute_level() const {
+  if (recompute == "auto") return mode == TrainMode::kQlora ? Recompute::kFull : Recompute::kNone;
+  return parse_recompute(recompute);
 }
 
 void TrainConfig::validate(int64_t num_experts) const {
@@ -35,7 +54,7 @@ void TrainConfig::validate(int64_t num_experts) const {
   positive(seq_len, "--seq-len");
   positive(grad_accum, "--grad-accum");
   positive(log_every, "--log-every");
-  parse_recompute(recompute);
+  recompute_level();
   // Written so that NaN fails each check (every comparison with NaN is false).
   if (!(lr > 0) || !std::isfinite(lr)) throw UsageError("--lr must be positive and finite");
   if (!(min_lr >= 0 && min_lr <= lr)) throw UsageError("--min-lr must be in [0, --lr]");

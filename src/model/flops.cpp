@@ -27,6 +27,15 @@ StepFlops step_flops(const config::ModelConfig& c, const config::TrainConfig& tr
   }
   StepFlops f;
   f.forward = L * (attn_proj + scores + router + ffn_active) + head;
+  // One layer's forward per block, adapters added below as each mode has them: what a
+  // recomputed block runs again.
+  double attn_block = attn_proj + scores, ffn_block = router + ffn_active;
+  const auto level = train.recompute_level();
+  auto add_recompute = [&] {
+    const bool attn = level == config::Recompute::kAttention || level == config::Recompute::kFull;
+    const bool ffn = level == config::Recompute::kMoe || level == config::Recompute::kFull;
+    f.recompute = L * ((attn ? attn_block : 0.0) + (ffn ? ffn_block : 0.0));
+  };
   if (config::is_perft(train.mode)) {
     // PERFT: everything pretrained frozen. Nothing below layer 0's adapters needs a gradient,
     // so layer 0 computes no input gradient at all; the layers above pass it through their
@@ -48,7 +57,9 @@ StepFlops step_flops(const config::ModelConfig& c, const config::TrainConfig& tr
     f.forward += fwd;
     f.input_grad += in_grad;
     f.weight_grad += fwd;
-    f.adapter = fwd + in_grad + fwd;  // forward, input and weight gradients
+    f.adapter = fwd + in_grad + fwd;    // forward, input and weight gradients
+    ffn_block += 2 * updown + arouter;  // the adapters sit beside the MoE block
+    add_recompute();
     return f;
   }
   if (!config::is_peft(train.mode)) {
@@ -61,6 +72,7 @@ StepFlops step_flops(const config::ModelConfig& c, const config::TrainConfig& tr
         L * (trains("attention") * attn_proj + trains("router") * router + ffn_share * ffn_active) +
         trains("head") * head;
     f.expert_weight_grad_skipped = L * (1.0 - ffn_share) * ffn_active;
+    add_recompute();
     return f;
   }
   // PEFT: the base is frozen. With frozen embeddings nothing below layer 0's q/k/v needs a
@@ -77,22 +89,28 @@ StepFlops step_flops(const config::ModelConfig& c, const config::TrainConfig& tr
   const bool dora = train.mode == config::TrainMode::kDora;
   const double copies = c.is_moe() ? double(c.num_local_experts) : 1.0;
   double fwd = 0, in_grad = 0, w_grad = 0;
-  auto adapter = [&](double rows, double in, double out, double n_weights, bool layer0_input) {
+  // block: the layer's attention or feed-forward forward this adapter adds to (recompute).
+  auto adapter = [&](double rows, double in, double out, double n_weights, bool layer0_input,
+                     double& block) {
     const double mm = 2.0 * rows * r * (in + out);
-    fwd += mm + (dora ? 2.0 * out * r * in * n_weights : 0);
+    const double f_mm = mm + (dora ? 2.0 * out * r * in * n_weights : 0);
+    fwd += f_mm;
+    block += f_mm;
     w_grad += mm;
     in_grad += layer0_input && !embeddings ? mm * (L - 1) / L : mm;
   };
   const double Hq = H * Dh, Hkv = G * Dh;
-  if (t.count("q_proj")) adapter(T, D, Hq, 1, true);
-  if (t.count("k_proj")) adapter(T, D, Hkv, 1, true);
-  if (t.count("v_proj")) adapter(T, D, Hkv, 1, true);
-  if (t.count("o_proj")) adapter(T, Hq, D, 1, false);
+  if (t.count("q_proj")) adapter(T, D, Hq, 1, true, attn_block);
+  if (t.count("k_proj")) adapter(T, D, Hkv, 1, true, attn_block);
+  if (t.count("v_proj")) adapter(T, D, Hkv, 1, true, attn_block);
+  if (t.count("o_proj")) adapter(T, Hq, D, 1, false, attn_block);
   for (const char* p : {"gate_proj", "up_proj"})
-    if (t.count(p)) adapter(T * K, D, F, copies, false);
-  if (t.count("down_proj")) adapter(T * K, F, D, copies, false);
-  if (t.count("gate") && c.is_moe()) adapter(T, D, double(c.num_local_experts), 1, false);
+    if (t.count(p)) adapter(T * K, D, F, copies, false, ffn_block);
+  if (t.count("down_proj")) adapter(T * K, F, D, copies, false, ffn_block);
+  if (t.count("gate") && c.is_moe())
+    adapter(T, D, double(c.num_local_experts), 1, false, ffn_block);
   fwd *= L, in_grad *= L, w_grad *= L;
+  add_recompute();
   if (t.count("lm_head")) {
     const double mm = 2.0 * T * r * (D + V);
     fwd += mm + (dora ? 2.0 * V * r * D : 0), in_grad += mm, w_grad += mm;

@@ -59,7 +59,7 @@ int64_t activation_bytes(const config::RunConfig& cfg, const model::BuildOptions
   }
   const double L = double(m.num_hidden_layers), input = T * D;
   double layers = 0;
-  switch (config::parse_recompute(cfg.train.recompute)) {
+  switch (cfg.train.recompute_level()) {
     case config::Recompute::kNone:
       layers = L * (attention + ffn);
       break;

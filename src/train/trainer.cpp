@@ -100,7 +100,7 @@ Trainer::Trainer(const config::RunConfig& cfg, const dist::ProcessGroups& groups
   // Mixed precision: parameters stay the float32 masters, activations and frozen compressed
   // weights run in the 16-bit compute dtype (model/precision.h).
   if (cfg.runtime.mixed()) model_->set_compute_dtype(compute_dtype_);
-  model_->set_recompute(config::parse_recompute(cfg.train.recompute));
+  model_->set_recompute(cfg.train.recompute_level());
   params_ = apply_freezing(*model_, cfg.train, cfg.peft);
   optimizer_ = make_optimizer(params_, cfg.train);
 }

@@ -47,6 +47,28 @@ TEST(Config, DefaultsAreValid) {
   EXPECT_EQ(c.model.num_experts_per_tok, 2);
 }
 
+TEST(Config, RecomputeAutoIsFullForQloraAndNoneElsewhere) {
+  namespace config = mofe::config;
+  // QLoRA recomputes every layer by default, as peft's prepare_model_for_kbit_training turns
+  // on gradient checkpointing for a 4-bit model; an explicit level applies to every mode.
+  config::TrainConfig t;
+  EXPECT_EQ(t.recompute, "auto");
+  for (auto mode : {config::TrainMode::kMofe, config::TrainMode::kFull, config::TrainMode::kLora,
+                    config::TrainMode::kDora, config::TrainMode::kPerftR}) {
+    t.mode = mode;
+    EXPECT_EQ(t.recompute_level(), config::Recompute::kNone) << config::to_string(mode);
+  }
+  t.mode = config::TrainMode::kQlora;
+  EXPECT_EQ(t.recompute_level(), config::Recompute::kFull);
+  t.recompute = "none";
+  EXPECT_EQ(t.recompute_level(), config::Recompute::kNone);
+  t.recompute = "moe";
+  t.mode = config::TrainMode::kMofe;
+  EXPECT_EQ(t.recompute_level(), config::Recompute::kMoe);
+  t.recompute = "some";
+  EXPECT_THROW(t.validate(4), UsageError);
+}
+
 TEST(Config, ExpertsNotDivisibleByEpSize) {
   EXPECT_THAT(usage_error({"--num-experts", "6", "--ep-size", "4"}, 4),
               HasSubstr("num_local_experts(6) not divisible by ep_size(4)"));

@@ -3,6 +3,7 @@
 
 #include "mofe/dist/backend.h"
 #include "mofe/model/cross_entropy.h"
+#include "mofe/model/flops.h"
 #include "mofe/model/lm_loss.h"
 #include "mofe/model/param_count.h"
 #include "mofe/model/transformer.h"
@@ -239,3 +240,41 @@ TEST(LmLoss, MatchesCrossEntropyValueAndGradient) {
   EXPECT_LT(fixtures::rel_err(g_ours, logits.grad()), 1e-12);
 }
 
+TEST(Flops, RecomputeCountsTheForwardOfTheBlocksItRunsAgain) {
+  // The tiny config's matmuls written out one by one (2 x rows x in x out each), against
+  // step_flops: the forward split into blocks, and what each --recompute level runs again.
+  auto c = fixtures::tiny_config(4);
+  const auto& m = c.model;
+  const double T = double(c.train.micro_batch * c.train.seq_len), S = double(c.train.seq_len);
+  const double D = 32, F = 48, V = 64, L = 2, Hq = 4 * 8, Hkv = 2 * 8, E = 4, K = 2, r = 4;
+  auto mm = [](double rows, double in, double out) { return 2 * rows * in * out; };
+  const double attention = mm(T, D, Hq) + 2 * mm(T, D, Hkv) + mm(T, Hq, D)  // q, k, v, o
+                           + 2 * mm(T, S, Hq);  // QK^T and PV over the S x S square
+  const double moe = mm(T, D, E) + 2 * mm(T * K, D, F) + mm(T * K, F, D);  // router, experts
+  const double head = mm(T, D, V);
+  const double lora_qv = mm(T, D, r) + mm(T, r, Hq) + mm(T, D, r) + mm(T, r, Hkv);
+
+  const int64_t tokens = c.train.micro_batch * c.train.seq_len;
+  auto flops = [&](config::TrainMode mode, const std::string& recompute) {
+    c.train.mode = mode;
+    c.train.recompute = recompute;
+    c.peft.lora_r = int64_t(r);
+    c.peft.lora_targets = {"q_proj", "v_proj"};
+    return model::step_flops(m, c.train, tokens, c.train.seq_len, c.peft);
+  };
+  const auto none = flops(config::TrainMode::kMofe, "auto");  // auto: none in mofe mode
+  EXPECT_DOUBLE_EQ(none.forward, L * (attention + moe) + head);
+  EXPECT_EQ(none.recompute, 0.0);
+  EXPECT_DOUBLE_EQ(flops(config::TrainMode::kMofe, "attention").recompute, L * attention);
+  EXPECT_DOUBLE_EQ(flops(config::TrainMode::kMofe, "moe").recompute, L * moe);
+  const auto full = flops(config::TrainMode::kMofe, "full");
+  EXPECT_DOUBLE_EQ(full.recompute, L * (attention + moe));
+  EXPECT_DOUBLE_EQ(full.total(), none.total());  // model FLOPs do not change
+  EXPECT_DOUBLE_EQ(full.executed(), none.total() + L * (attention + moe));
+  // LoRA on q and v: their adapters run again with the attention block; qlora's auto is full.
+  EXPECT_DOUBLE_EQ(flops(config::TrainMode::kLora, "attention").recompute,
+                   L * (attention + lora_qv));
+  EXPECT_EQ(flops(config::TrainMode::kLora, "auto").recompute, 0.0);
+  EXPECT_DOUBLE_EQ(flops(config::TrainMode::kQlora, "auto").recompute,
+                   L * (attention + lora_qv + moe));
+}

@@ -38,6 +38,14 @@ inline bool adapters_only(TrainMode m) { return is_peft(m) || is_perft(m); }
 inline constexpr const char* kTrainParts[] = {"embeddings", "attention", "norms",
                                               "router",     "ffn",       "head"};
 
+// What a decoder layer recomputes in backward (model/recompute.h).
+enum class Recompute {
+  kNone,
+  kMoe,        // the feed-forward block: post-attention norm, router, all-to-all, experts
+  kAttention,  // the attention block: input norm, q/k/v/o, rope, softmax
+  kFull,       // the whole layer
+};
+
 struct TrainConfig {
   TrainMode mode = TrainMode::kMofe;
   std::string init_model;  // --model: "" (seeded init), "dense" (no experts), or a model path
@@ -58,9 +66,11 @@ struct TrainConfig {
   double beta2 = 0.95;
   double adam_eps = 1e-8;
   double clip_grad = 1.0;  // global L2 norm; <= 0 disables
-  // none | moe | attention | full: the part of each decoder layer run again in backward
-  // (model/recompute.h) instead of keeping its activations.
-  std::string recompute = "none";
+  // auto | none | moe | attention | full: the part of each decoder layer run again in backward
+  // (model/recompute.h) instead of keeping its activations. auto: full in qlora mode, as peft's
+  // prepare_model_for_kbit_training turns on gradient checkpointing for a 4-bit model (QLoRA
+  // trades time for memory), none in every other mode; recompute_level() resolves it.
+  std::string recompute = "auto";
   uint64_t seed = 1234;
   int64_t log_every = 10;
   std::string out_dir = "runs/default";  // metrics.jsonl, resolved config
@@ -71,17 +81,14 @@ struct TrainConfig {
   // True when --train-parts lets `part` (one of kTrainParts) train; says nothing of the mode.
   bool part_trains(const std::string& part) const;
   void validate(int64_t num_experts) const;
+  // --recompute as it applies to this mode ("auto" resolved).
+  Recompute recompute_level() const;
 };
 
-// What a decoder layer recomputes in backward (model/recompute.h).
-enum class Recompute {
-  kNone,
-  kMoe,        // the feed-forward block: post-attention norm, router, all-to-all, experts
-  kAttention,  // the attention block: input norm, q/k/v/o, rope, softmax
-  kFull,       // the whole layer
-};
-// "none" | "moe" | "attention" | "full", UsageError (naming --recompute) otherwise
+// "none" | "moe" | "attention" | "full", UsageError (naming --recompute) otherwise; "auto"
+// depends on the mode (TrainConfig::recompute_level).
 Recompute parse_recompute(const std::string& s);
+std::string to_string(Recompute r);
 
 // "mofe" | "full" | "lora" | "dora" | "qlora" | "perft-r" | "perft-e" | "perft-s" | "perft-d",
 // UsageError otherwise

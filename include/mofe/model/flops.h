@@ -11,6 +11,8 @@
 // A rank-r adapter adds 2 R r (in + out) to each of the three (its input gradient only where
 // the projection's input needs one); DoRA adds the 2 out r in of B A for the weight norm.
 // Attention scores are counted over the full S x S square, as the kernel computes them.
+// --recompute (train.recompute_level()) adds the recomputed blocks' forward work to
+// StepFlops::recompute.
 #pragma once
 
 #include <cstdint>
@@ -27,7 +29,12 @@ struct StepFlops {
   double weight_grad = 0;
   double expert_weight_grad_skipped = 0;  // weight-gradient work of frozen experts (not done)
   double adapter = 0;                     // the adapters' share of the three (PEFT modes)
+  // Forward work run again in backward under --recompute (the attention block, the
+  // feed-forward block or both, per layer; adapters inside them included). Model FLOPs (MFU)
+  // leave it out, as usual; what the machine executes includes it.
+  double recompute = 0;
   double total() const { return forward + input_grad + weight_grad; }
+  double executed() const { return total() + recompute; }
 };
 
 // `tokens`: tokens processed (per rank or global, the result scales with it).
