@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <iterator>
 
 #include "mofe/core/error.h"
 
@@ -17,28 +18,19 @@ bool TrainConfig::part_trains(const std::string& part) const {
          std::find(train_parts.begin(), train_parts.end(), part) != train_parts.end();
 }
 
+namespace {
+// Recompute's values in its order: one list for parsing and naming.
+constexpr const char* kRecomputeNames[] = {"none", "moe", "attention", "full"};
+}  // namespace
+
 Recompute parse_recompute(const std::string& s) {
-  if (s == "none") return Recompute::kNone;
-  if (s == "moe") return Recompute::kMoe;
-  if (s == "attention") return Recompute::kAttention;
-  if (s == "full") return Recompute::kFull;
+  for (size_t i = 0; i < std::size(kRecomputeNames); ++i)
+    if (s == kRecomputeNames[i]) return Recompute(i);
   throw UsageError("--recompute: unknown value '" + s +
                    "' (expected auto, none, moe, attention or full)");
 }
 
-std::string to_string(Recompute r) {
-  switch (r) {
-    case Recompute::kNone:
-      return "none";
-    case Recompute::kMoe:
-      return "moe";
-    case Recompute::kAttention:
-      return "attention";
-    case Recompute::kFull:
-      return "full";
-  }
-  return "none";
-}
+std::string to_string(Recompute r) { return kRecomputeNames[size_t(r)]; }
 
 Recompute TrainConfig::recompute_level() const {
   if (recompute == "auto") return mode == TrainMode::kQlora ? Recompute::kFull : Recompute::kNone;
