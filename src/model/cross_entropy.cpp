@@ -88,22 +88,26 @@ void rows_cpu(const torch::Tensor& x_RV, const torch::Tensor& targets_R,
   });
 }
 
-// The same with LibTorch's ops (GPU tensors).
-void rows_torch(const torch::Tensor& x_RV, const torch::Tensor& targets_R,
-                const torch::Tensor& valid_R, torch::Tensor& loss_R, const torch::Tensor& grad_RV) {
+}  // namespace
+
+void cross_entropy_rows_generic(const torch::Tensor& x_RV, const torch::Tensor& targets_R,
+                                const torch::Tensor& valid_R, torch::Tensor& loss_R,
+                                const torch::Tensor& grad_RV) {
+  // log_softmax: x_t - max - log(sum), exact in the difference as the CPU rows are; its exp is
+  // the softmax. Written into the gradient's buffer unless that is x itself (the kernels are
+  // not documented to work in place).
+  const bool own = grad_RV.defined() && !grad_RV.is_same(x_RV);
+  auto lsm = own ? grad_RV : torch::empty_like(x_RV);
+  at::_log_softmax_out(lsm, x_RV, 1, /*half_to_float=*/false);
   const auto safe = targets_R.masked_fill(valid_R.logical_not(), 0).unsqueeze(1);
   const auto keep = valid_R.to(x_RV.scalar_type());
-  const auto lse = torch::logsumexp(x_RV, 1, /*keepdim=*/true);
-  loss_R.copy_((lse - x_RV.gather(1, safe)).squeeze(1) * keep);
+  loss_R.copy_(-lsm.gather(1, safe).squeeze(1) * keep);
   if (!grad_RV.defined()) return;
-  auto g = grad_RV;  // a handle: the writes land in the caller's tensor
-  torch::sub_out(g, x_RV, lse);
-  g.exp_();
-  g.scatter_add_(1, safe, -torch::ones_like(safe, x_RV.options()));
-  g.mul_(keep.unsqueeze(1));
+  lsm.exp_();
+  lsm.scatter_add_(1, safe, -torch::ones_like(safe, x_RV.options()));
+  lsm.mul_(keep.unsqueeze(1));
+  if (!own) grad_RV.copy_(lsm);
 }
-
-}  // namespace
 
 void cross_entropy_rows(const torch::Tensor& x_RV, const torch::Tensor& targets_R,
                         const torch::Tensor& valid_R, torch::Tensor& loss_R,
@@ -120,7 +124,7 @@ void cross_entropy_rows(const torch::Tensor& x_RV, const torch::Tensor& targets_
   else if (x_RV.is_cpu() && x_RV.scalar_type() == torch::kDouble)
     rows_cpu<double>(x_RV, targets_R, valid_R, loss_R, grad_RV);
   else
-    rows_torch(x_RV, targets_R, valid_R, loss_R, grad_RV);
+    cross_entropy_rows_generic(x_RV, targets_R, valid_R, loss_R, grad_RV);
 }
 
 }  // namespace mofe::model

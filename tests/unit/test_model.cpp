@@ -192,6 +192,12 @@ TEST(CrossEntropyRows, MatchLibTorchsCrossEntropyPerRowAndItsGradient) {
       auto loss3 = torch::empty({9}, dtype);  // the loss alone, no gradient
       model::cross_entropy_rows(x, targets, valid, loss3);
       EXPECT_TRUE(torch::equal(loss3, loss)) << V;
+      // The LibTorch-op path other devices run, on the same rows.
+      auto loss4 = torch::empty({9}, dtype), grad4 = torch::empty_like(x);
+      model::cross_entropy_rows_generic(x, targets, valid, loss4, grad4);
+      EXPECT_LE(fixtures::rel_err(loss4, ref.detach()), tol) << V << " generic";
+      EXPECT_LE(fixtures::rel_err(grad4, xr.grad()), tol) << V << " generic";
+      EXPECT_TRUE(torch::equal(grad4[4], torch::zeros({V}, dtype)));
     }
   }
 }

@@ -22,4 +22,10 @@ void cross_entropy_rows(const torch::Tensor& x_RV, const torch::Tensor& targets_
                         const torch::Tensor& valid_R, torch::Tensor& loss_R,
                         const torch::Tensor& grad_RV = {});
 
+// The same with LibTorch's ops: what other devices run (exposed so that CPU tests check it
+// too; GPU machines are rare).
+void cross_entropy_rows_generic(const torch::Tensor& x_RV, const torch::Tensor& targets_R,
+                                const torch::Tensor& valid_R, torch::Tensor& loss_R,
+                                const torch::Tensor& grad_RV = {});
+
 }  // namespace mofe::model
