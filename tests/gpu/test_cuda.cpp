@@ -1,13 +1,16 @@
 // GPU tests (ctest -L gpu; tools/gpu_build.sh builds them against a CUDA LibTorch): the model
 // computes the same on the GPU as on the CPU (float64), bf16-mixed tracks fp32 there, frozen
-// bf16 experts train, recomputation is exact, and the NCCL backend moves rows and sums
-// (float32 and bf16). Built in every test build; without a visible GPU each test skips, saying
-// so. With one GPU and 2 ranks both ranks share it (MPI backend, staged through host memory).
+// bf16 experts train, recomputation is exact, evaluation's log-likelihoods and choices are the
+// CPU's, and the NCCL backend moves rows and sums (float32 and bf16). Built in every test build;
+// without a visible GPU each test skips, saying so. With one GPU and 2 ranks both ranks share it
+// (MPI backend, staged through host memory).
 #include <gtest/gtest.h>
 
 #include "mofe/config/runtime_config.h"
 #include "mofe/core/device.h"
 #include "mofe/dist/backend.h"
+#include "mofe/eval/scorer.h"
+#include "mofe/io/seeded_model.h"
 #include "mofe/train/trainer.h"
 #include "support/tiny.h"
 
@@ -143,6 +146,55 @@ TEST(Cuda, Bf16MixedTracksFloat32AndRecomputeIsExact) {
     EXPECT_NEAR(rc.loss, plain.loss, 1e-12 * plain.loss) << level;
     for (const auto& [name, g] : rc.g)
       EXPECT_LT(fixtures::rel_err(g, plain.g.at(name)), 1e-12) << level << " " << name;
+  }
+}
+
+TEST(Cuda, EvalLogLikelihoodsAndChoicesAsOnCpu) {
+  // mofe eval's scorer (shared contexts packed with their choices, the LM head on predicting
+  // rows only) on the GPU against the CPU, float64, each rank on its own (MPI_COMM_SELF):
+  // six questions of three choices of one to three tokens, contexts of 4 to 19 tokens, a
+  // batch budget that splits them over several passes.
+  MOFE_REQUIRE_GPU();
+  const auto cfg = fixtures::tiny_config(4, "float64").model;
+  const auto groups = fixtures::solo_groups(cfg.num_local_experts);
+  std::vector<eval::Request> reqs;
+  torch::manual_seed(7);
+  for (int64_t d = 0; d < 6; ++d) {
+    const int64_t C = 4 + 3 * d;
+    const auto ctx = torch::randint(1, cfg.vocab_size, {C}, torch::kLong);
+    for (int c = 0; c < 3; ++c) {
+      eval::Request r;
+      r.doc = d;
+      r.choice = c;
+      r.context_len = C;
+      for (int64_t i = 0; i < C; ++i) r.tokens.push_back(int32_t(ctx[i].item<int64_t>()));
+      for (int k = 0; k <= c; ++k)
+        r.tokens.push_back(int32_t(1 + (d * 7 + c * 3 + k) % (cfg.vocab_size - 1)));
+      reqs.push_back(r);
+    }
+  }
+  auto scores_on = [&](torch::Device device) {
+    auto backend = dist::make_backend("mpi", device);
+    model::Transformer m{cfg, groups, *backend};
+    m->to(torch::kFloat64);
+    io::load_into(io::SeededModel(cfg, 5, torch::kFloat64, 0.1), *m);
+    m->to(device);
+    eval::ScoreOptions so;
+    so.batch_tokens = 64;
+    return eval::score_requests(*m, reqs, groups, device, so);
+  };
+  const auto cpu = scores_on(torch::kCPU);
+  const auto cuda = scores_on(gpu());
+  ASSERT_EQ(cuda.loglik.size(), reqs.size());
+  for (size_t i = 0; i < reqs.size(); ++i) {
+    EXPECT_NEAR(cuda.loglik[i], cpu.loglik[i], 1e-9 * std::max(1.0, std::abs(cpu.loglik[i]))) << i;
+    EXPECT_EQ(cuda.greedy[i], cpu.greedy[i]) << i;
+  }
+  for (size_t d = 0; d < 6; ++d) {  // the chosen answer of each question
+    auto best = [&](const std::vector<double>& ll) {
+      return std::max_element(ll.begin() + 3 * d, ll.begin() + 3 * d + 3) - ll.begin();
+    };
+    EXPECT_EQ(best(cuda.loglik), best(cpu.loglik)) << d;
   }
 }
 
