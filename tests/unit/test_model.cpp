@@ -157,13 +157,18 @@ TEST(Model, MofeTrainableCountDoesNotGrowWithExperts) {
   EXPECT_EQ(without_router[1], without_router[2]);
 }
 
-TEST(CrossEntropyRows, MatchLibTorchsCrossEntropyPerRowAndItsGradient) {
+TEST(CrossEntropyRows, MatchCrossEntropyInFloat64PerRowAndItsGradient) {
   // The one-pass row kernel against LibTorch's cross_entropy (reduction none) and autograd's
-  // gradient of it, in float64 and float32: vocabularies that are and are not a multiple of
-  // the vector width, rows far from zero (the maximum is subtracted), ignored rows (loss 0,
-  // gradient rows 0), the gradient written in place of the logits or beside them.
+  // gradient of it, computed in float64 from the same inputs, for float64 and float32 rows:
+  // vocabularies that are and are not a multiple of the vector width, rows far from zero (the
+  // maximum is subtracted), ignored rows (loss 0, gradient rows 0), the gradient written in
+  // place of the logits or beside them. The float32 rows sum in double, so they stay within
+  // 1e-6 of the truth in any build (LibTorch's own float32 gradient is 4e-6 off on these rows
+  // at V = 32000, hence the float64 reference). The LibTorch-op path other devices run is held
+  // to LibTorch's float32 accuracy (1e-5).
   for (auto dtype : {torch::kDouble, torch::kFloat}) {
-    const double tol = dtype == torch::kDouble ? 1e-12 : 2e-6;
+    const bool f64 = dtype == torch::kDouble;
+    const double tol = f64 ? 1e-12 : 1e-6, generic_tol = f64 ? 1e-12 : 1e-5;
     for (int64_t V : {1, 7, 50, 1000, 32000}) {
       torch::manual_seed(V);
       auto x = torch::randn({9, V}, dtype) * 4;
@@ -173,7 +178,7 @@ TEST(CrossEntropyRows, MatchLibTorchsCrossEntropyPerRowAndItsGradient) {
       auto targets = torch::randint(0, V, {9}, torch::kLong);
       targets[4] = model::kIgnoreIndex;  // ignored
       auto valid = targets != model::kIgnoreIndex;
-      auto xr = x.clone().set_requires_grad(true);
+      auto xr = x.to(torch::kDouble).clone().set_requires_grad(true);  // a copy in float64 too
       auto ref = torch::nn::functional::cross_entropy(
           xr, targets,
           torch::nn::functional::CrossEntropyFuncOptions().ignore_index(-100).reduction(
@@ -195,8 +200,8 @@ TEST(CrossEntropyRows, MatchLibTorchsCrossEntropyPerRowAndItsGradient) {
       // The LibTorch-op path other devices run, on the same rows.
       auto loss4 = torch::empty({9}, dtype), grad4 = torch::empty_like(x);
       model::cross_entropy_rows_generic(x, targets, valid, loss4, grad4);
-      EXPECT_LE(fixtures::rel_err(loss4, ref.detach()), tol) << V << " generic";
-      EXPECT_LE(fixtures::rel_err(grad4, xr.grad()), tol) << V << " generic";
+      EXPECT_LE(fixtures::rel_err(loss4, ref.detach()), generic_tol) << V << " generic";
+      EXPECT_LE(fixtures::rel_err(grad4, xr.grad()), generic_tol) << V << " generic";
       EXPECT_TRUE(torch::equal(grad4[4], torch::zeros({V}, dtype)));
     }
   }
