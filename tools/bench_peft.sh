@@ -33,12 +33,13 @@ yard before
 "$build/mofe" bench "${common[@]}" --modes "$modes" --recompute auto,none --steps "$steps" \
   --json "$out/times.json" > "$out/times.log" 2>&1
 yard after
-for mode in ${modes//,/ }; do
-  for rc in auto none; do
-    [ "$rc" = none ] && [ "$mode" != qlora ] && continue  # auto is none outside qlora
-    "$build/mofe" bench "${common[@]}" --modes "$mode" --recompute "$rc" --steps 2 --warmup 1 \
-      --json "$out/memory-$mode-$rc.json" > "$out/memory-$mode-$rc.log" 2>&1
-  done
+# The memory runs are the runs the timed run made (bench lists each resolved run once).
+runs=$(python3 -c 'import json,sys; print(" ".join(sorted({r["mode"] + ":" + r["recompute"]
+  for r in json.load(open(sys.argv[1]))["results"]})))' "$out/times.json")
+for run in $runs; do
+  mode=${run%:*} rc=${run#*:}
+  "$build/mofe" bench "${common[@]}" --modes "$mode" --recompute "$rc" --steps 2 --warmup 1 \
+    --json "$out/memory-$mode-$rc.json" > "$out/memory-$mode-$rc.log" 2>&1
 done
 python3 - "$out" "$modes" <<'PY'
 import json, sys, os, glob

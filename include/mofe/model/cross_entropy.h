@@ -4,9 +4,10 @@
 // (amax, subtract, exp, sum), and the gradient would take three more (subtract, exp, scale).
 // Here each row (128 KB at V = 32000) is read from memory once and stays in the core's cache
 // while its maximum, its exponentials and their sum are formed; the exponentials are written
-// in place of the softmax and scaled, so the row leaves the cache once. The vector exp is
-// glibc's libmvec (AVX-512, AVX2 or SSE copies chosen at load time); on other devices and
-// platforms the same results come from LibTorch's ops.
+// in place of the softmax and scaled, so the row leaves the cache once. On x86-64 with glibc
+// the vector exp is libmvec's (AVX-512, AVX2 or SSE copies chosen at load time); other CPUs run
+// the same loops as scalar code; devices other than the CPU use LibTorch's ops
+// (cross_entropy_rows_generic).
 #pragma once
 
 #include <torch/torch.h>
